@@ -5,17 +5,14 @@ Hydra is imported here, lazily; the rest of the library gets dataclasses.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 from sensor_pipelines.config.schema import (
     CIRCUIT_NAME,
     ISO_DATE,
     CircuitConfig,
-    CircuitRunConfig,
     EnvConfig,
     ModelConfig,
     RunConfig,
@@ -186,43 +183,3 @@ def _check_env(e: EnvConfig, where: str) -> list[str]:
     if e.max_parallel < 1:
         problems.append(f"{where}: max_parallel: must be >= 1")
     return problems
-
-
-# -- the resolved circuit config handed to components -------------------------------------------
-
-
-def write_circuit_run_config(config: CircuitRunConfig, path: str | Path) -> Path:
-    """Write the resolved circuit + model config (JSON, a valid YAML too) for components."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
-    return path
-
-
-def read_circuit_run_config(path: str | Path) -> CircuitRunConfig:
-    """Read and validate a resolved circuit config file (JSON or YAML)."""
-    path = Path(path)
-    if path.is_dir():  # uri_folder mounts: take the single file inside
-        files = sorted(p for p in path.iterdir() if p.is_file())
-        if len(files) != 1:
-            raise UserError(f"{path}: expected one circuit config file, found {len(files)}")
-        path = files[0]
-    text = path.read_text()
-    try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError:
-        import yaml
-
-        data = yaml.safe_load(text)
-    problems: list[str] = []
-    circuit = build(CircuitConfig, (data or {}).get("circuit"), str(path), problems, prefix="circuit.")
-    model = build(ModelConfig, (data or {}).get("model"), str(path), problems, prefix="model.")
-    if problems:
-        raise ConfigError(problems)
-    return CircuitRunConfig(circuit=circuit, model=model)
-
-
-def config_hash(config: CircuitRunConfig) -> str:
-    """A stable short hash of the resolved circuit + model config."""
-    blob = json.dumps(config.to_dict(), sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]

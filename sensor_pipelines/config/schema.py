@@ -91,7 +91,6 @@ class AzureSettings:
     workspace_name: Optional[str] = None
     registry_name: Optional[str] = None
     compute: Optional[str] = None
-    experiment_name: str = "sensor-forecasting"
 
 
 @dataclass
@@ -103,6 +102,7 @@ class EnvConfig:
     workspace_root: str = ".mlops"
     max_parallel: int = 5
     build_id: str = "local"
+    experiment_name: str = "sensor-forecasting"
     azure: Optional[AzureSettings] = None
 
 

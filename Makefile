@@ -1,0 +1,63 @@
+# sensor-pipelines: every verb a person or CI uses. `make help` lists them.
+# The virtual environment is created (and refreshed when pyproject.toml changes) on first use.
+
+PYTHON      ?= python3
+VENV        ?= .venv
+CIRCUIT     ?= PLANT1_CIRC1
+ENV         ?= local
+OVERRIDES   ?=
+FORCE       ?=
+PORT        ?= 5000
+PYTEST_ARGS ?=
+
+BIN     := $(VENV)/bin
+CLI     := $(BIN)/sensor-pipelines
+STAMP   := $(VENV)/.installed
+FORCE_FLAG := $(if $(filter 1 true yes,$(FORCE)),--force,)
+
+.DEFAULT_GOAL := help
+.PHONY: help venv train register-data data ui test test-unit test-integration lint-imports bench clean
+
+help: ## List the targets and their variables
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "Variables: CIRCUIT=$(CIRCUIT) ENV=$(ENV) FORCE=1 OVERRIDES='model=lstm_smoke model.epochs=5'"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed, found " + sys.version.split()[0]'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test]"
+	@touch $@
+
+venv: $(STAMP) ## Create or refresh the virtual environment (.venv)
+
+train: $(STAMP) ## Train, evaluate and register one circuit: make train CIRCUIT=PLANT1_CIRC1 [ENV=local] [FORCE=1]
+	$(CLI) train --circuit $(CIRCUIT) --env $(ENV) $(FORCE_FLAG) $(OVERRIDES)
+
+register-data: $(STAMP) ## Register the circuit's data snapshot (MLTable, version = cutoff_date)
+	$(CLI) register-data --circuit $(CIRCUIT) --env $(ENV) $(OVERRIDES)
+
+data: $(STAMP) ## Generate the sample data of every demo circuit (if missing)
+	@for c in $$(ls conf/circuit | sed 's/\.yaml$$//'); do $(CLI) generate-data --circuit $$c || exit $$?; done
+
+ui: $(STAMP) ## Open the MLflow UI on the env's tracking store: make ui [ENV=local] [PORT=5000]
+	$(CLI) ui --circuit $(CIRCUIT) --env $(ENV) --port $(PORT)
+
+test: $(STAMP) lint-imports ## Run all tests (unit + integration) and the layer contracts
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP) ## Run the fast unit tests only
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: $(STAMP) ## Run the end-to-end pipeline tests on the local backend
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+lint-imports: $(STAMP) ## Check the import layers (core never imports backends, azure or mldesigner)
+	$(BIN)/lint-imports
+
+bench: $(STAMP) ## Run the benchmarks and print their tables
+	$(BIN)/python bench/bench_training.py
+	$(BIN)/python bench/bench_cli.py
+
+clean: ## Remove the local workspaces and build outputs (keeps .venv)
+	rm -rf .mlops build

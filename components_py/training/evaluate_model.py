@@ -1,0 +1,26 @@
+"""Component: re-score the saved model on the test windows and apply the thresholds."""
+
+from mldesigner import Input, Output, command_component
+
+from components_py import CODE_ROOT, ENVIRONMENT
+
+
+@command_component(name="evaluate_model", version="1.0.0", environment=ENVIRONMENT, code=CODE_ROOT,
+                   display_name="Evaluate model")
+def evaluate_model(
+    circuit_config: Input(type="uri_file", description="Resolved circuit + model config (thresholds inside)"),
+    trained_model: Input(type="mlflow_model", description="The saved MLflow model"),
+    training_data: Input(type="mltable", description="The circuit's data asset"),
+    verdict: Output(type="uri_folder", description="verdict.json: metrics, checks and passed"),
+):
+    """Recompute test metrics from the saved model and write the validation verdict."""
+    from pathlib import Path
+
+    from sensor_pipelines.config.files import read_circuit_run_config
+    from sensor_pipelines.data.mltable import read_mltable
+    from sensor_pipelines.forecasting.evaluation import write_verdict
+    from sensor_pipelines.tracking import component_run
+
+    with component_run():
+        write_verdict(read_circuit_run_config(circuit_config), read_mltable(training_data),
+                      model_dir=Path(trained_model), verdict_dir=Path(verdict))

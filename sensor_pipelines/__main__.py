@@ -1,0 +1,7 @@
+"""python -m sensor_pipelines"""
+
+import sys
+
+from sensor_pipelines.cli import main
+
+sys.exit(main())

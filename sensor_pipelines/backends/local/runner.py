@@ -1,0 +1,317 @@
+"""Run an ``azure.ai.ml.dsl`` pipeline on this machine, node by node.
+
+Each node runs the component's own command (``mldesigner execute ...``, the very
+command Azure ML runs) in a subprocess, with ``${{inputs.x}}``/``${{outputs.y}}``
+bound to local paths. A subprocess keeps nodes isolated like on a cluster: a crash
+or a TensorFlow import in one node cannot take the runner down, each node gets its
+own log, and several circuits can run side by side.
+
+Nodes are reused when nothing they depend on changed: the cache key covers the
+component name, version and code, literal input values and the content of every
+data input (upstream outputs included). ``force=True`` reruns everything.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import sensor_pipelines
+from sensor_pipelines.backends.local.workspace import LocalWorkspace
+from sensor_pipelines.errors import UserError
+from sensor_pipelines.fileio import hash_path, hash_text, read_json, write_json_atomic
+
+_PLACEHOLDER = re.compile(r"'?\$\{\{(inputs|outputs)\.([A-Za-z0-9_]+)\}\}'?")
+_OPTIONAL = re.compile(r"\$\[\[(.*?)\]\]")
+TAIL_LINES = 15
+
+
+@dataclass
+class NodeResult:
+    """What happened to one node of a pipeline run."""
+
+    name: str
+    component: str
+    version: str
+    status: str = "pending"  # pending | running | completed | reused | failed | skipped
+    started: str | None = None
+    ended: str | None = None
+    seconds: float = 0.0
+    outputs: dict[str, str] = field(default_factory=dict)
+    log: str | None = None
+    reused_from: str | None = None
+    mlflow_run_id: str | None = None
+    error_tail: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PipelineRunResult:
+    """A pipeline run: overall status and every node's result."""
+
+    run_id: str
+    run_dir: str
+    pipeline: str
+    status: str
+    tags: dict[str, str]
+    nodes: list[NodeResult]
+    seconds: float = 0.0
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "completed"
+
+    @property
+    def reused_all(self) -> bool:
+        return all(n.status == "reused" for n in self.nodes)
+
+    def node(self, name: str) -> NodeResult:
+        return next(n for n in self.nodes if n.name == name)
+
+    @property
+    def failed_node(self) -> NodeResult | None:
+        return next((n for n in self.nodes if n.status == "failed"), None)
+
+
+class LocalRunner:
+    """Walks a PipelineJob's nodes in dependency order and runs them here."""
+
+    def __init__(self, workspace: LocalWorkspace, echo: Callable[[str], None] = print, stream_logs: bool = True):
+        self.workspace = workspace
+        self.echo = echo
+        self.stream_logs = stream_logs
+        self._code_hashes: dict[str, str] = {}
+
+    def run(self, job: Any, run_id: str, tags: dict[str, str] | None = None, force: bool = False) -> PipelineRunResult:
+        """Execute ``job`` (a PipelineJob built with ``@dsl.pipeline``); never raises for node failures."""
+        started = time.monotonic()
+        run_dir = self.workspace.runs_dir / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        nodes = dict(job.jobs)
+        order = _topological_order(nodes)
+        results = {name: NodeResult(name, nodes[name].component.name, str(nodes[name].component.version)) for name in order}
+        result = PipelineRunResult(run_id, str(run_dir), job.name or "pipeline", "running", dict(tags or {}), list(results.values()))
+        tracker = _MlflowRuns(self.workspace, run_id, result.tags)
+        self._save(result)
+        for index, name in enumerate(order, 1):
+            node, node_result = nodes[name], results[name]
+            label = f"[{index}/{len(order)}] {name} ({node_result.component} {node_result.version})"
+            blocked = [u for u in _upstream(node) if results[u].status not in ("completed", "reused")]
+            if blocked:
+                node_result.status = "skipped"
+                self.echo(f"{label}: skipped, upstream {', '.join(blocked)} did not finish")
+                continue
+            self._run_node(node, node_result, results, run_dir / name, force, tracker, label)
+            self._save(result)
+        failed = any(n.status in ("failed", "skipped") for n in results.values())
+        result.status = "failed" if failed else "completed"
+        result.seconds = round(time.monotonic() - started, 2)
+        tracker.finish(result.status)
+        self._save(result)
+        return result
+
+    # -- one node -------------------------------------------------------------------------------
+    def _run_node(self, node, res: NodeResult, results: dict, node_dir: Path, force: bool, tracker, label: str) -> None:
+        component = node.component
+        inputs = _bind_inputs(node, results)
+        key = self._cache_key(component, inputs)
+        cached = None if force or component.is_deterministic is False else self._cache_lookup(key)
+        res.started = _now()
+        if cached:
+            res.status, res.outputs, res.reused_from = "reused", cached["outputs"], cached["run_id"]
+            res.ended = res.started
+            self.echo(f"{label}: reused from run {cached['run_id']} (nothing it depends on changed)")
+            return
+        res.status = "running"
+        res.outputs = {port: str(node_dir / "outputs" / port) for port in component.outputs}
+        for path in res.outputs.values():
+            Path(path).mkdir(parents=True, exist_ok=True)
+        res.log = str(node_dir / "log.txt")
+        argv = _command(component.command, {k: v for k, (_, v) in inputs.items()}, res.outputs)
+        res.mlflow_run_id = tracker.node_run(node.name)
+        self.echo(f"{label}: running")
+        begin = time.monotonic()
+        code = self._execute(argv, Path(component.code or "."), Path(res.log), tracker.env(res.mlflow_run_id))
+        res.seconds = round(time.monotonic() - begin, 2)
+        res.ended = _now()
+        if code == 0:
+            res.status = "completed"
+            write_json_atomic(self.workspace.cache_dir / f"{key}.json", {"run_id": node_dir.parent.name, "node": node.name, "outputs": res.outputs})
+            self.echo(f"{label}: completed in {res.seconds:.1f} s")
+        else:
+            res.status = "failed"
+            res.error_tail = Path(res.log).read_text(errors="replace").splitlines()[-TAIL_LINES:]
+            self.echo(f"{label}: FAILED (exit code {code}) after {res.seconds:.1f} s; log: {res.log}")
+        tracker.finish_node(res.mlflow_run_id, res.status)
+
+    def _execute(self, argv: list[str], cwd: Path, log_path: Path, extra_env: dict[str, str]) -> int:
+        env = {**os.environ, **extra_env}
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        with open(log_path, "w") as log:
+            log.write(f"$ {shlex.join(argv)}\n")
+            log.flush()
+            try:
+                proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+            except OSError as exc:
+                log.write(f"cannot start: {exc}\n")
+                return 127
+            for line in proc.stdout:
+                log.write(line)
+                if self.stream_logs:
+                    self.echo(f"    | {line.rstrip()}")
+            return proc.wait()
+
+    # -- cache ----------------------------------------------------------------------------------
+    def _cache_key(self, component, inputs: dict[str, tuple[str, Any]]) -> str:
+        parts = {
+            "component": component.name,
+            "version": str(component.version),
+            "code": self._code_hash(component),
+            "inputs": {k: (kind, hash_path(v) if kind == "path" else v) for k, (kind, v) in sorted(inputs.items())},
+        }
+        return hash_text(json.dumps(parts, sort_keys=True, default=str))
+
+    def _code_hash(self, component) -> str:
+        """Hash of the component's source file and of the library it calls."""
+        source = re.search(r"--source\s+(\S+)", component.command or "")
+        source_file = Path(component.code or ".") / source.group(1).strip("'\"") if source else None
+        cache_key = str(source_file)
+        if cache_key not in self._code_hashes:
+            library = Path(sensor_pipelines.__file__).parent
+            files = sorted(library.rglob("*.py"))
+            if source_file and source_file.is_file():
+                files.append(source_file)
+            self._code_hashes[cache_key] = hash_text(*(f"{f.name}:{hash_path(f)}" for f in files))
+        return self._code_hashes[cache_key]
+
+    def _cache_lookup(self, key: str) -> dict | None:
+        entry = self.workspace.cache_dir / f"{key}.json"
+        if not entry.is_file():
+            return None
+        cached = read_json(entry)
+        if all(Path(p).exists() for p in cached["outputs"].values()):
+            return cached
+        return None
+
+    def _save(self, result: PipelineRunResult) -> None:
+        write_json_atomic(Path(result.run_dir) / "run.json", asdict(result))
+
+
+class _MlflowRuns:
+    """MLflow runs mirroring Azure ML: a parent run per pipeline, a child run per node.
+
+    Created only when a node actually runs, so a fully reused run stays fast.
+    """
+
+    def __init__(self, workspace: LocalWorkspace, run_name: str, tags: dict[str, str]):
+        self.workspace, self.run_name, self.tags = workspace, run_name, tags
+        self._client = None
+        self._parent = None
+        self._experiment_id = None
+
+    def _ensure_parent(self):
+        if self._parent is None:
+            from mlflow.tracking import MlflowClient
+
+            self._experiment_id = self.workspace.ensure_tracking_store()
+            self._client = MlflowClient(self.workspace.tracking_uri, self.workspace.tracking_uri)
+            self._parent = self._client.create_run(self._experiment_id, run_name=self.run_name, tags=self.tags).info.run_id
+        return self._parent
+
+    def node_run(self, node_name: str) -> str:
+        parent = self._ensure_parent()
+        tags = {**self.tags, "mlflow.parentRunId": parent, "node": node_name}
+        return self._client.create_run(self._experiment_id, run_name=node_name, tags=tags).info.run_id
+
+    def env(self, run_id: str) -> dict[str, str]:
+        return {
+            "MLFLOW_TRACKING_URI": self.workspace.tracking_uri,
+            "MLFLOW_REGISTRY_URI": self.workspace.tracking_uri,
+            "MLFLOW_EXPERIMENT_ID": str(self._experiment_id),
+            "MLFLOW_RUN_ID": run_id,
+        }
+
+    def finish_node(self, run_id: str, status: str) -> None:
+        self._client.set_terminated(run_id, "FINISHED" if status == "completed" else "FAILED")
+
+    def finish(self, status: str) -> None:
+        if self._parent is not None:
+            self._client.set_terminated(self._parent, "FINISHED" if status == "completed" else "FAILED")
+
+
+# -- graph helpers ------------------------------------------------------------------------------
+
+
+def _kind(obj: Any) -> str:
+    return type(obj).__name__
+
+
+def _upstream(node) -> set[str]:
+    owners = set()
+    for node_input in node.inputs.values():
+        data = _unwrap(node_input._data)
+        if _kind(data) == "NodeOutput":
+            owners.add(data._owner.name)
+    return owners
+
+
+def _unwrap(data: Any) -> Any:
+    while _kind(data) == "PipelineInput":
+        data = data._data
+    return data
+
+
+def _topological_order(nodes: dict) -> list[str]:
+    graph = {name: _upstream(node) for name, node in nodes.items()}
+    return list(graphlib.TopologicalSorter(graph).static_order())
+
+
+def _bind_inputs(node, results: dict[str, NodeResult]) -> dict[str, tuple[str, Any]]:
+    """Local value of every input: ('path', str) for data, ('value', literal) for parameters."""
+    bound = {}
+    for name, node_input in node.inputs.items():
+        data = _unwrap(node_input._data)
+        if _kind(data) == "NodeOutput":
+            bound[name] = ("path", results[data._owner.name].outputs[data._port_name])
+        elif _kind(data) == "Input":
+            path = str(data.path)
+            if path.startswith("azureml:"):
+                raise UserError(f"Input {name!r} of node {node.name!r} is an Azure ML asset ({path}); the local runner needs a local path")
+            bound[name] = ("path", path)
+        elif data is None:
+            default = node.component.inputs[name].default
+            if default is not None:
+                bound[name] = ("value", default)
+        else:
+            bound[name] = ("value", data)
+    return bound
+
+
+def _command(template: str, inputs: dict[str, Any], outputs: dict[str, str]) -> list[str]:
+    """The component's command with placeholders bound; optional blocks kept only when bound."""
+    values = {"inputs": inputs, "outputs": outputs}
+
+    def optional(match: re.Match) -> str:
+        needed = _PLACEHOLDER.findall(match.group(1))
+        return match.group(1) if all(n in values[g] for g, n in needed) else ""
+
+    text = _OPTIONAL.sub(optional, template)
+    missing = [f"{g}.{n}" for g, n in _PLACEHOLDER.findall(text) if n not in values[g]]
+    if missing:
+        raise UserError(f"Command needs values for {', '.join(missing)}: {template}")
+    return shlex.split(_PLACEHOLDER.sub(lambda m: shlex.quote(str(values[m.group(1)][m.group(2)])), text))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,158 @@
+"""The local workspace: one folder per env holding data assets, runs and MLflow.
+
+Layout (under ``<workspace_root>/<env>/``)::
+
+    data/<NAME>/<VERSION>/     MLTable + data.parquet + asset.json (immutable)
+    mlflow.db, mlartifacts/    MLflow tracking store and model registry (SQLite)
+    runs/<run-id>/             pipeline runs: run.json, per node log and outputs
+    cache/                     node cache entries (reuse of unchanged nodes)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from sensor_pipelines.errors import AssetConflictError, UserError
+from sensor_pipelines.fileio import read_json, write_json_atomic
+
+ASSET_FILE = "asset.json"
+
+
+class LocalWorkspace:
+    """Data assets, pipeline runs and the MLflow store of one local env."""
+
+    backend = "local"
+
+    def __init__(self, root: str | Path, experiment_name: str = "sensor-forecasting"):
+        self.root = Path(root).resolve()
+        self.experiment_name = experiment_name
+
+    # -- paths --------------------------------------------------------------------------------
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    def data_asset_path(self, name: str, version: str) -> Path:
+        return self.root / "data" / name / version
+
+    # -- data assets --------------------------------------------------------------------------
+    def get_data_asset(self, name: str, version: str) -> dict[str, Any] | None:
+        """The asset's metadata, or None when that name:version is not registered."""
+        meta = self.data_asset_path(name, version) / ASSET_FILE
+        return read_json(meta) if meta.is_file() else None
+
+    def list_data_asset_versions(self, name: str) -> list[str]:
+        folder = self.root / "data" / name
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if (p / ASSET_FILE).is_file())
+
+    def register_data_asset(self, name: str, version: str, frame, quality: dict) -> tuple[dict, bool]:
+        """Register an MLTable snapshot; returns (metadata, created).
+
+        Same content again is a no-op; different content for an existing version is an
+        error. The folder appears whole or not at all (written aside, then renamed).
+        """
+        from sensor_pipelines.data.mltable import write_mltable
+        from sensor_pipelines.data.snapshot import content_hash
+
+        digest = content_hash(frame)
+        existing = self.get_data_asset(name, version)
+        if existing is not None:
+            return self._check_same(existing, name, version, digest), False
+        final = self.data_asset_path(name, version)
+        tmp = final.parent / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
+        meta = {
+            "name": name,
+            "version": version,
+            "type": "mltable",
+            "content_hash": digest,
+            "rows": int(len(frame)),
+            "columns": [str(c) for c in frame.columns],
+            "first_timestamp": str(frame.iloc[0, 0]) if len(frame) else None,
+            "last_timestamp": str(frame.iloc[-1, 0]) if len(frame) else None,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "quality": quality,
+        }
+        try:
+            tmp.mkdir(parents=True)
+            write_mltable(frame, tmp)
+            write_json_atomic(tmp / ASSET_FILE, meta)
+            try:
+                os.rename(tmp, final)
+            except OSError:  # another process registered it first
+                existing = self.get_data_asset(name, version)
+                if existing is None:
+                    raise
+                return self._check_same(existing, name, version, digest), False
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return meta, True
+
+    @staticmethod
+    def _check_same(existing: dict, name: str, version: str, digest: str) -> dict:
+        if existing.get("content_hash") != digest:
+            raise AssetConflictError(
+                f"Data asset {name}:{version} already exists with different content "
+                f"(registered {existing.get('created_at')}, {existing.get('rows')} rows). "
+                f"Versions are immutable: set a new cutoff_date to register a new snapshot."
+            )
+        return existing
+
+    def data_input(self, name: str, version: str):
+        """The pipeline input for a registered asset: its local MLTable folder."""
+        from azure.ai.ml import Input
+
+        if self.get_data_asset(name, version) is None:
+            raise UserError(f"Data asset {name}:{version} is not registered in {self.root}")
+        return Input(type="mltable", path=str(self.data_asset_path(name, version)))
+
+    # -- pipelines ----------------------------------------------------------------------------
+    def run_pipeline(self, job, run_id: str, tags: dict[str, str], force: bool = False, echo=print):
+        """Run a DSL pipeline here with the local runner; returns its PipelineRunResult."""
+        from sensor_pipelines.backends.local.runner import LocalRunner
+
+        return LocalRunner(self, echo=echo).run(job, run_id=run_id, tags=tags, force=force)
+
+    # -- MLflow -------------------------------------------------------------------------------
+    def ensure_tracking_store(self) -> str:
+        """Create the MLflow store and experiment once; returns the experiment id.
+
+        A file lock serialises first-time creation: SQLite schema migrations race
+        when several processes open a new store at once.
+        """
+        from mlflow.tracking import MlflowClient
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self._lock("mlflow"):
+            client = MlflowClient(self.tracking_uri, self.tracking_uri)
+            experiment = client.get_experiment_by_name(self.experiment_name)
+            if experiment is not None:
+                return experiment.experiment_id
+            location = (self.root / "mlartifacts" / self.experiment_name).as_uri()
+            return client.create_experiment(self.experiment_name, artifact_location=location)
+
+    @contextlib.contextmanager
+    def _lock(self, name: str) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f".{name}.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)

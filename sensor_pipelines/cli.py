@@ -1,0 +1,115 @@
+"""The ``sensor-pipelines`` command line: compose config, pick a backend, run a flow.
+
+Heavy libraries (TensorFlow, MLflow, azure-ai-ml) are imported only inside the
+verbs that need them, so ``--help`` and config errors answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from sensor_pipelines.errors import UserError
+
+
+def _config(args: argparse.Namespace):
+    from sensor_pipelines.config.loader import load_run_config
+
+    return load_run_config(args.circuit, args.env, args.overrides, config_dir=args.config_dir)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train, evaluate and register one circuit's model."""
+    from sensor_pipelines.backends import open_workspace
+    from sensor_pipelines.workflows import PipelineFailed, format_training_summary, train_circuit
+
+    config = _config(args)
+    outcome = train_circuit(config, open_workspace(config), force=args.force)
+    print(format_training_summary(outcome))
+    if not outcome.run.succeeded:
+        failed = outcome.run.failed_node
+        tail = "\n".join(failed.error_tail[-5:]) if failed else ""
+        raise PipelineFailed(f"node {failed.name if failed else '?'} failed in run {outcome.run.run_id}:\n{tail}")
+    return 0
+
+
+def cmd_register_data(args: argparse.Namespace) -> int:
+    """Register the circuit's data snapshot (MLTable) at its cutoff date."""
+    from sensor_pipelines.backends import open_workspace
+    from sensor_pipelines.workflows import register_circuit_data
+
+    config = _config(args)
+    register_circuit_data(config, open_workspace(config))
+    return 0
+
+
+def cmd_generate_data(args: argparse.Namespace) -> int:
+    """Write the circuit's sample data file if it is missing."""
+    from sensor_pipelines.workflows import ensure_source_data
+
+    config = _config(args)
+    path = ensure_source_data(config)
+    print(f"{config.circuit.name}: {path}")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Open the MLflow UI on the env's tracking store and model registry."""
+    import os
+
+    from sensor_pipelines.backends import open_workspace
+
+    config = _config(args)
+    workspace = open_workspace(config)
+    workspace.ensure_tracking_store()
+    uri = workspace.tracking_uri
+    print(f"MLflow UI on http://127.0.0.1:{args.port} (store {uri})")
+    mlflow = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    os.execv(mlflow, [mlflow, "ui", "--backend-store-uri", uri, "--registry-store-uri", uri,
+                      "--host", "127.0.0.1", "--port", str(args.port)])
+    return 0  # not reached
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sensor-pipelines",
+        description="Per-circuit sensor forecasting: train, register and track models on the local or Azure ML backend.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--circuit", required=True, help="circuit name, e.g. PLANT1_CIRC1 (conf/circuit/<name>.yaml)")
+        p.add_argument("--env", default="local", help="environment: conf/env/<env>.yaml (default: local)")
+        p.add_argument("--config-dir", default="conf", help="Hydra config folder (default: conf)")
+        p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=lstm_smoke model.epochs=5")
+        p.set_defaults(func=func)
+        return p
+
+    train = add("train", cmd_train, "Train, evaluate and register one circuit's model (single_circuit_training).")
+    train.add_argument("--force", action="store_true", help="rerun every node, even when nothing changed")
+    add("register-data", cmd_register_data, "Register the circuit's data snapshot as an MLTable asset.")
+    add("generate-data", cmd_generate_data, "Write the circuit's sample data file if missing.")
+    ui = add("ui", cmd_ui, "Open the MLflow UI on the env's store.")
+    ui.add_argument("--port", type=int, default=5000)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

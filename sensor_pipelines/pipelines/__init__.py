@@ -1,0 +1,1 @@
+"""DSL pipelines composed from the components in components_py/."""
