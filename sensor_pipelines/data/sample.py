@@ -35,8 +35,8 @@ def generate_sample_readings(
     index = pd.date_range(start, end, freq="h")
     n = len(index)
     hour = index.hour.to_numpy()
-    dow = index.dayofweek.to_numpy()
-    doy = index.dayofyear.to_numpy()
+    dow = index.day_of_week.to_numpy()
+    doy = index.day_of_year.to_numpy()
 
     temp = (
         11.0

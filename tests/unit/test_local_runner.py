@@ -1,0 +1,83 @@
+"""The local runner: command binding, dependency order, reuse, failure handling."""
+
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from azure.ai.ml import Input, dsl
+
+from sensor_pipelines.backends.local.runner import LocalRunner, _command
+from sensor_pipelines.backends.local.workspace import LocalWorkspace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+from toy_components import toy_check, toy_make  # noqa: E402
+
+
+@dsl.pipeline(name="toy_pipeline")
+def toy_pipeline(source: Input(type="uri_file"), factor: int = 2, fail: bool = False):
+    check = toy_check(made=toy_make(source=source, factor=factor).outputs.made, fail=fail)
+    return {"checked": check.outputs.checked}
+
+
+def test_command_binds_and_quotes_paths():
+    template = "mldesigner execute --inputs a='${{inputs.a}}' $[[--b ${{inputs.b}}]] --outputs o='${{outputs.o}}'"
+    argv = _command(template, {"a": "/tmp/with space/x"}, {"o": "/out"})
+    assert argv == ["mldesigner", "execute", "--inputs", "a=/tmp/with space/x", "--outputs", "o=/out"]
+    argv = _command(template, {"a": "x", "b": 3}, {"o": "/out"})
+    assert "--b" in argv and "3" in argv
+
+
+@pytest.fixture
+def runner_setup(tmp_path):
+    source = tmp_path / "source.txt"
+    source.write_text("21")
+    workspace = LocalWorkspace(tmp_path / "ws")
+    lines: list[str] = []
+    return workspace, source, LocalRunner(workspace, echo=lines.append), lines
+
+
+def _run(runner, source, run_id, **params):
+    job = toy_pipeline(source=Input(type="uri_file", path=str(source)), **params)
+    return runner.run(job, run_id=run_id, tags={"purpose": "test"})
+
+
+def test_runs_in_order_records_status_and_reuses(runner_setup):
+    workspace, source, runner, lines = runner_setup
+    first = _run(runner, source, "r1")
+    assert first.succeeded, lines
+    assert [n.component for n in first.nodes] == ["toy_make", "toy_check"]
+    assert (Path(first.node("check").outputs["checked"]) / "value.txt").read_text() == "42"
+    record = json.loads((workspace.runs_dir / "r1" / "run.json").read_text())
+    assert record["status"] == "completed"
+    assert all(n["log"] and Path(n["log"]).is_file() for n in record["nodes"])
+
+    second = _run(runner, source, "r2")
+    assert second.reused_all
+    assert second.node("check").outputs == first.node("check").outputs
+
+    source.write_text("5")  # data changed: both nodes rerun
+    third = _run(runner, source, "r3")
+    assert [n.status for n in third.nodes] == ["completed", "completed"]
+    assert (Path(third.node("check").outputs["checked"]) / "value.txt").read_text() == "10"
+
+    fourth = _run(runner, source, "r4", factor=3)  # a parameter changed
+    assert fourth.node("toy_make").status == "completed"
+
+    forced = runner.run(toy_pipeline(source=Input(type="uri_file", path=str(source)), factor=3), run_id="r5", force=True)
+    assert [n.status for n in forced.nodes] == ["completed", "completed"]
+
+
+def test_failing_node_stops_downstream_and_keeps_log(runner_setup):
+    workspace, source, runner, lines = runner_setup
+    result = _run(runner, source, "bad", fail=True)
+    assert result.status == "failed"
+    failed = result.failed_node
+    assert failed.component == "toy_check"
+    assert any("asked to fail" in line for line in failed.error_tail)
+    assert Path(failed.log).is_file()
+    assert json.loads((workspace.runs_dir / "bad" / "run.json").read_text())["status"] == "failed"
+    # the good upstream node is cached; a fixed rerun reuses it and runs only the failed one
+    fixed = _run(runner, source, "fixed")
+    assert [n.status for n in fixed.nodes] == ["reused", "completed"]
