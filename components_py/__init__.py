@@ -1,25 +1,14 @@
 """mldesigner components: thin adapters from Input/Output paths to sensor_pipelines core.
 
 Every component runs in the ``sensor-forecasting-env`` environment from a code snapshot
-rooted at the repository (``components_py/`` + ``sensor_pipelines/``).
+rooted at the repository (``components_py/`` + ``sensor_pipelines/``, see .amlignore).
 """
-
-import hashlib
-from pathlib import Path
 
 # Bind the library package now: mldesigner puts the code snapshot's root on sys.path only
 # while it imports a component file, and the component bodies import submodules later.
 import sensor_pipelines  # noqa: F401
+from sensor_pipelines.environment import BASE_IMAGE, CONDA_FILE, ENVIRONMENT_NAME, environment_version  # noqa: F401
+from sensor_pipelines.environment import environment_reference
 
-ENVIRONMENT_NAME = "sensor-forecasting-env"
-BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
-CONDA_FILE = Path(__file__).with_name("conda.yaml")
+ENVIRONMENT = environment_reference()
 CODE_ROOT = "../.."  # relative to a component file: the repository root
-
-
-def environment_version() -> str:
-    """The environment's version: a hash of its spec, so it changes exactly when the spec does."""
-    return hashlib.sha256(CONDA_FILE.read_bytes() + BASE_IMAGE.encode()).hexdigest()[:12]
-
-
-ENVIRONMENT = f"azureml:{ENVIRONMENT_NAME}:{environment_version()}"

@@ -26,10 +26,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-import sensor_pipelines
 from sensor_pipelines.backends.local.workspace import LocalWorkspace
 from sensor_pipelines.errors import UserError
 from sensor_pipelines.fileio import hash_path, hash_text, read_json, write_json_atomic
+from sensor_pipelines.fingerprint import code_hash
 
 _PLACEHOLDER = re.compile(r"'?\$\{\{(inputs|outputs)\.([A-Za-z0-9_]+)\}\}'?")
 _OPTIONAL = re.compile(r"\$\[\[(.*?)\]\]")
@@ -89,7 +89,6 @@ class LocalRunner:
         self.workspace = workspace
         self.echo = echo
         self.stream_logs = stream_logs
-        self._code_hashes: dict[str, str] = {}
 
     def run(self, job: Any, run_id: str, tags: dict[str, str] | None = None, force: bool = False) -> PipelineRunResult:
         """Execute ``job`` (a PipelineJob built with ``@dsl.pipeline``); never raises for node failures."""
@@ -177,23 +176,11 @@ class LocalRunner:
         parts = {
             "component": component.name,
             "version": str(component.version),
-            "code": self._code_hash(component),
+            "code": code_hash(component.command, component.code or "."),
             "inputs": {k: (kind, hash_path(v) if kind == "path" else v) for k, (kind, v) in sorted(inputs.items())},
         }
         return hash_text(json.dumps(parts, sort_keys=True, default=str))
 
-    def _code_hash(self, component) -> str:
-        """Hash of the component's source file and of the library it calls."""
-        source = re.search(r"--source\s+(\S+)", component.command or "")
-        source_file = Path(component.code or ".") / source.group(1).strip("'\"") if source else None
-        cache_key = str(source_file)
-        if cache_key not in self._code_hashes:
-            library = Path(sensor_pipelines.__file__).parent
-            files = sorted(library.rglob("*.py"))
-            if source_file and source_file.is_file():
-                files.append(source_file)
-            self._code_hashes[cache_key] = hash_text(*(f"{f.name}:{hash_path(f)}" for f in files))
-        return self._code_hashes[cache_key]
 
     def _cache_lookup(self, key: str) -> dict | None:
         entry = self.workspace.cache_dir / f"{key}.json"

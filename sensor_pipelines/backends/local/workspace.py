@@ -122,6 +122,55 @@ class LocalWorkspace:
             raise UserError(f"Data asset {name}:{version} is not registered in {self.root}")
         return Input(type="mltable", path=str(self.data_asset_path(name, version)))
 
+    # -- environment and components ----------------------------------------------------------
+    def get_environment(self, name: str, version: str) -> dict[str, Any] | None:
+        meta = self.root / "environments" / name / version / "environment.json"
+        return read_json(meta) if meta.is_file() else None
+
+    def ensure_environment(self) -> tuple[dict[str, Any], bool]:
+        """Record the component environment spec under its hash-derived version, once."""
+        from sensor_pipelines import environment as spec
+
+        name, version = spec.ENVIRONMENT_NAME, spec.environment_version()
+        existing = self.get_environment(name, version)
+        if existing is not None:
+            return existing, False
+        meta = {"name": name, "version": version, "image": spec.BASE_IMAGE, "conda_file": spec.CONDA_FILE.read_text()}
+        return self._write_whole(self.root / "environments" / name / version, "environment.json", meta), True
+
+    def get_component(self, name: str, version: str) -> dict[str, Any] | None:
+        meta = self.root / "components" / name / version / "component.json"
+        return read_json(meta) if meta.is_file() else None
+
+    def ensure_component(self, component, fingerprint: dict[str, str]) -> tuple[dict[str, Any], bool]:
+        """Register a component version (its spec and fingerprint) unless it exists.
+
+        Versions are immutable: the same version with other code or interface is an error.
+        """
+        name, version, now = component.name, str(component.version), fingerprint
+        existing = self.get_component(name, version)
+        if existing is not None:
+            if existing["fingerprint"] != now:
+                raise AssetConflictError(
+                    f"Component {name}:{version} is already registered with other code or interface; bump its version"
+                )
+            return existing, False
+        meta = {"name": name, "version": version, "fingerprint": now, "spec": component._to_dict()}
+        return self._write_whole(self.root / "components" / name / version, "component.json", meta), True
+
+    def _write_whole(self, final: Path, filename: str, meta: dict) -> dict:
+        """Write ``meta`` into a new folder that appears whole (temp folder, then rename)."""
+        tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+        try:
+            write_json_atomic(tmp / filename, meta)
+            try:
+                os.rename(tmp, final)
+            except OSError:  # registered concurrently
+                pass
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return read_json(final / filename)
+
     # -- pipelines ----------------------------------------------------------------------------
     def run_pipeline(self, job, run_id: str, tags: dict[str, str], force: bool = False, echo=print):
         """Run a DSL pipeline here with the local runner; returns its PipelineRunResult."""

@@ -1,0 +1,24 @@
+"""The components' run-time environment, ``sensor-forecasting-env``, defined once.
+
+Its version is a hash of the spec (conda.yaml + base image): it changes exactly
+when the spec changes, and components reference it by name and version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+ENVIRONMENT_NAME = "sensor-forecasting-env"
+BASE_IMAGE = "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest"
+CONDA_FILE = Path(__file__).with_name("conda.yaml")
+
+
+def environment_version(conda_file: Path = CONDA_FILE, image: str = BASE_IMAGE) -> str:
+    """A short hash of the environment spec."""
+    return hashlib.sha256(conda_file.read_bytes() + image.encode()).hexdigest()[:12]
+
+
+def environment_reference() -> str:
+    """``azureml:sensor-forecasting-env:<version>``, as components reference it."""
+    return f"azureml:{ENVIRONMENT_NAME}:{environment_version()}"

@@ -1,0 +1,72 @@
+"""The component catalog: every mldesigner component, its fingerprint and its recorded version."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from sensor_pipelines.fileio import read_json, write_json_atomic
+from sensor_pipelines.fingerprint import code_hash, component_source, interface_hash
+
+COMPONENT_MODULES = (
+    "components_py.training.train_lstm_model",
+    "components_py.training.evaluate_model",
+    "components_py.training.register_model",
+)
+RECORD_FILE = Path(__file__).resolve().parents[2] / "components_py" / "registered_versions.json"
+
+
+def components() -> list[Any]:
+    """The CommandComponent entities of every component in the catalog."""
+    found = []
+    for name in COMPONENT_MODULES:
+        module = importlib.import_module(name)
+        found += [obj.component for obj in vars(module).values() if getattr(obj, "_is_mldesigner_component", False)]
+    return found
+
+
+def source_file(component) -> Path:
+    return component_source(component.command, component.code)
+
+
+def fingerprint(component) -> dict[str, str]:
+    """Version, interface hash and code hash of a component as defined in the code now."""
+    spec = component._to_dict()
+    ports = {kind: {name: {k: v for k, v in port.items() if k != "description"} for name, port in spec.get(kind, {}).items()}
+             for kind in ("inputs", "outputs")}
+    return {
+        "version": str(component.version),
+        "interface": interface_hash(ports["inputs"], ports["outputs"]),
+        "code": code_hash(component.command, component.code),
+    }
+
+
+def read_record(path: Path = RECORD_FILE) -> dict[str, dict[str, str]]:
+    return read_json(path) if path.is_file() else {}
+
+
+def version_problems(path: Path = RECORD_FILE) -> list[str]:
+    """Components whose code or interface changed since their recorded version, unbumped."""
+    record = read_record(path)
+    problems = []
+    for component in components():
+        now, then = fingerprint(component), record.get(component.name)
+        if then is None or then["version"] != now["version"]:
+            continue  # new component, or already bumped: registration will record it
+        changed = [part for part in ("interface", "code") if then[part] != now[part]]
+        if changed:
+            problems.append(
+                f"{component.name} {now['version']}: {' and '.join(changed)} changed since this version was "
+                f"recorded; bump its version in {source_file(component).relative_to(RECORD_FILE.parents[1])} "
+                f"(patch: fix, minor: feature, major: breaking interface change)"
+            )
+    return problems
+
+
+def record_versions(registered: list[Any], path: Path = RECORD_FILE) -> None:
+    """Record the fingerprints of the components just registered."""
+    record = read_record(path)
+    for component in registered:
+        record[component.name] = fingerprint(component)
+    write_json_atomic(path, record)
