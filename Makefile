@@ -16,7 +16,11 @@ STAMP   := $(VENV)/.installed
 FORCE_FLAG := $(if $(filter 1 true yes,$(FORCE)),--force,)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv train register-data data ui test test-unit test-integration lint-imports bench clean
+DRY_RUN     ?=
+CIRCUITS    ?=
+DRY_RUN_FLAG := $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run,)
+
+.PHONY: help venv train register-data register components check-versions data ui test test-unit test-integration lint-imports bench clean
 
 help: ## List the targets and their variables
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +40,15 @@ train: $(STAMP) ## Train, evaluate and register one circuit: make train CIRCUIT=
 
 register-data: $(STAMP) ## Register the circuit's data snapshot (MLTable, version = cutoff_date)
 	$(CLI) register-data --circuit $(CIRCUIT) --env $(ENV) $(OVERRIDES)
+
+register: $(STAMP) ## Register environment, components and data assets if missing: make register ENV=dev [DRY_RUN=1] [CIRCUITS=A,B]
+	$(CLI) register --env $(ENV) $(DRY_RUN_FLAG) $(if $(CIRCUITS),--circuits $(CIRCUITS),) $(OVERRIDES)
+
+components: $(STAMP) ## Compile every component to build/components/<name>/ (YAML + code snapshot)
+	$(CLI) components --output build/components
+
+check-versions: $(STAMP) ## Fail if a component changed since its recorded version without a version bump
+	$(CLI) check-versions
 
 data: $(STAMP) ## Generate the sample data of every demo circuit (if missing)
 	@for c in $$(ls conf/circuit | sed 's/\.yaml$$//'); do $(CLI) generate-data --circuit $$c || exit $$?; done

@@ -72,6 +72,41 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_register(args: argparse.Namespace) -> int:
+    """Register environment, components and data assets (each only if missing)."""
+    from sensor_pipelines.backends import open_workspace
+    from sensor_pipelines.config.loader import available, load_run_config
+    from sensor_pipelines.registration import register_assets
+
+    names = args.circuits.split(",") if args.circuits else available(args.config_dir, "circuit")
+    configs = [load_run_config(name, args.env, args.overrides, config_dir=args.config_dir) for name in names]
+    register_assets(configs, open_workspace(configs[0]), dry_run=args.dry_run)
+    return 0
+
+
+def cmd_components(args: argparse.Namespace) -> int:
+    """Compile every component to YAML plus a minimal code snapshot."""
+    from pathlib import Path
+
+    from sensor_pipelines.pipelines.catalog import compile_components
+
+    for path in compile_components(Path(args.output)):
+        print(path)
+    return 0
+
+
+def cmd_check_versions(args: argparse.Namespace) -> int:
+    """Fail when a component changed since its recorded version without a version bump."""
+    from sensor_pipelines.pipelines.catalog import components, fingerprint, version_problems
+
+    problems = version_problems()
+    if problems:
+        raise UserError("components changed without a version bump:\n" + "\n".join(f"- {p}" for p in problems))
+    for component in components():
+        print(f"{component.name} {fingerprint(component)['version']}: ok")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sensor-pipelines",
@@ -95,6 +130,21 @@ def build_parser() -> argparse.ArgumentParser:
     add("generate-data", cmd_generate_data, "Write the circuit's sample data file if missing.")
     ui = add("ui", cmd_ui, "Open the MLflow UI on the env's store.")
     ui.add_argument("--port", type=int, default=5000)
+
+    register = sub.add_parser("register", help=cmd_register.__doc__, description=cmd_register.__doc__)
+    register.add_argument("--env", default="local", help="environment: conf/env/<env>.yaml (default: local)")
+    register.add_argument("--circuits", default="", help="comma-separated circuits (default: all in conf/circuit)")
+    register.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    register.add_argument("--config-dir", default="conf", help="Hydra config folder (default: conf)")
+    register.add_argument("overrides", nargs="*", help="Hydra overrides")
+    register.set_defaults(func=cmd_register)
+
+    components = sub.add_parser("components", help=cmd_components.__doc__, description=cmd_components.__doc__)
+    components.add_argument("--output", default="build/components", help="output folder (default: build/components)")
+    components.set_defaults(func=cmd_components)
+
+    check = sub.add_parser("check-versions", help=cmd_check_versions.__doc__, description=cmd_check_versions.__doc__)
+    check.set_defaults(func=cmd_check_versions)
     return parser
 
 

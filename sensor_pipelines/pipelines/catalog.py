@@ -42,11 +42,12 @@ def fingerprint(component) -> dict[str, str]:
     }
 
 
-def read_record(path: Path = RECORD_FILE) -> dict[str, dict[str, str]]:
+def read_record(path: Path | None = None) -> dict[str, dict[str, str]]:
+    path = path or RECORD_FILE
     return read_json(path) if path.is_file() else {}
 
 
-def version_problems(path: Path = RECORD_FILE) -> list[str]:
+def version_problems(path: Path | None = None) -> list[str]:
     """Components whose code or interface changed since their recorded version, unbumped."""
     record = read_record(path)
     problems = []
@@ -64,9 +65,49 @@ def version_problems(path: Path = RECORD_FILE) -> list[str]:
     return problems
 
 
-def record_versions(registered: list[Any], path: Path = RECORD_FILE) -> None:
+def record_versions(registered: list[Any], path: Path | None = None) -> None:
     """Record the fingerprints of the components just registered."""
     record = read_record(path)
     for component in registered:
         record[component.name] = fingerprint(component)
-    write_json_atomic(path, record)
+    write_json_atomic(path or RECORD_FILE, record)
+
+
+def compile_components(output: Path) -> list[Path]:
+    """Compile every component to ``output/<name>/<name>.yaml`` plus its code snapshot.
+
+    Uses ``mldesigner compile`` (snapshot filtered by the repository's .amlignore) and
+    checks each YAML loads with azure-ai-ml. The folder is replaced whole.
+    """
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from azure.ai.ml import load_component
+
+    from sensor_pipelines.errors import UserError
+
+    root = RECORD_FILE.parents[1]
+    output = Path(output).resolve()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}-"))
+    try:
+        mldesigner = str(Path(sys.executable).with_name("mldesigner"))
+        proc = subprocess.run([mldesigner, "compile", "--source", "components_py/**/*.py", "--output", str(staging)],
+                              cwd=root, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise UserError(f"mldesigner compile failed: {(proc.stderr or proc.stdout).strip().splitlines()[-1]}")
+        files = []
+        for component in components():
+            yaml_file = staging / component.name / f"{component.name}.yaml"
+            loaded = load_component(source=yaml_file)
+            if (loaded.name, str(loaded.version)) != (component.name, str(component.version)):
+                raise UserError(f"{yaml_file}: compiled as {loaded.name}:{loaded.version}")
+            files.append(output / component.name / yaml_file.name)
+        shutil.rmtree(output, ignore_errors=True)
+        os.rename(staging, output)
+        return files
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
