@@ -1,0 +1,108 @@
+"""Changed-circuit detection against a target branch, on throwaway git repositories."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sensor_pipelines.changes import detect_changed_circuits, write_changes
+from sensor_pipelines.errors import UserError
+
+from ..conftest import REPO
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "conf", root / "conf")
+    (root / "components_py").mkdir()
+    (root / "components_py" / "train.py").write_text("VERSION = 1\n")
+    (root / "sensor_pipelines").mkdir()
+    (root / "sensor_pipelines" / "cli.py").write_text("# cli\n")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A")
+    git(root, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "base")
+    git(root, "checkout", "-q", "-b", "feature")
+    return root
+
+
+def _circuit(root: Path, name: str) -> Path:
+    return root / "conf" / "circuit" / f"{name}.yaml"
+
+
+def test_nothing_changed(repo):
+    assert detect_changed_circuits(repo, "main") == []
+
+
+def test_new_modified_and_deleted(repo, tmp_path):
+    path = _circuit(repo, "PLANT1_CIRC1")
+    path.write_text(path.read_text().replace('cutoff_date: "2025-12-09"', 'cutoff_date: "2025-12-15"'))
+    new = _circuit(repo, "PLANT3_CIRC4")
+    new.write_text(_circuit(repo, "PLANT2_CIRC1").read_text().replace("PLANT2", "PLANT3").replace("CIRC1", "CIRC4"))
+    _circuit(repo, "PLANT1_CIRC2").unlink()
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "change circuits")
+
+    changes = detect_changed_circuits(repo, "main")
+    out = write_changes(changes, tmp_path / "changed_circuits.json")
+    assert json.loads(out.read_text()) == [
+        {"plant_id": "PLANT1", "circuit_id": "CIRC1", "cutoff_date": "2025-12-15", "change_type": "modified"},
+        {"plant_id": "PLANT1", "circuit_id": "CIRC2", "cutoff_date": "2025-12-08", "change_type": "deleted"},
+        {"plant_id": "PLANT3", "circuit_id": "CIRC4", "cutoff_date": "2025-12-07", "change_type": "new"},
+    ]
+
+
+def test_uncommitted_and_untracked_changes_count(repo):
+    path = _circuit(repo, "PLANT2_CIRC1")
+    path.write_text(path.read_text() + "\n# tweak\n")
+    assert [c.name for c in detect_changed_circuits(repo, "main")] == ["PLANT2_CIRC1"]
+
+
+@pytest.mark.parametrize("changed", ["conf/config.yaml", "conf/model/lstm.yaml", "components_py/train.py"])
+def test_shared_dependencies_change_every_circuit(repo, changed):
+    with open(repo / changed, "a") as handle:
+        handle.write("\n# changed\n")
+    changes = detect_changed_circuits(repo, "main")
+    assert [c.name for c in changes] == ["PLANT1_CIRC1", "PLANT1_CIRC2", "PLANT2_CIRC1"]
+    assert {c.change_type for c in changes} == {"modified"}
+
+
+@pytest.mark.parametrize("unchanged", ["conf/env/dev.yaml", "conf/model/lstm_smoke.yaml", "sensor_pipelines/cli.py"])
+def test_unrelated_files_change_nothing(repo, unchanged):
+    with open(repo / unchanged, "a") as handle:
+        handle.write("\n# changed\n")
+    assert detect_changed_circuits(repo, "main") == []
+
+
+def test_data_source_change_counts(repo):
+    path = _circuit(repo, "PLANT1_CIRC1")
+    path.write_text(path.read_text().replace("data/sample/PLANT1_CIRC1.csv", "data/plant1_circ1.csv"))
+    git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "use repo data")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "feature")
+    git(repo, "checkout", "-q", "-b", "feature2")
+    (repo / "data").mkdir()
+    (repo / "data" / "plant1_circ1.csv").write_text("timestamp,load_kw\n")
+    assert [c.name for c in detect_changed_circuits(repo, "main")] == ["PLANT1_CIRC1"]
+
+
+def test_missing_target_branch_is_a_clear_error(repo):
+    with pytest.raises(UserError, match="cannot find the merge base of HEAD and 'release'"):
+        detect_changed_circuits(repo, "release")
+
+
+def test_shallow_clone_fetches_the_target_branch(repo, tmp_path):
+    path = _circuit(repo, "PLANT1_CIRC1")
+    path.write_text(path.read_text() + "\n# tweak\n")
+    git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "tweak")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", "feature", f"file://{repo}", str(clone)], check=True)
+    assert [c.name for c in detect_changed_circuits(clone, "main")] == ["PLANT1_CIRC1"]
