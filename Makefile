@@ -18,9 +18,10 @@ FORCE_FLAG := $(if $(filter 1 true yes,$(FORCE)),--force,)
 .DEFAULT_GOAL := help
 DRY_RUN     ?=
 CIRCUITS    ?=
+TARGET_BRANCH ?= main
 DRY_RUN_FLAG := $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run,)
 
-.PHONY: help venv train register-data register components check-versions data ui test test-unit test-integration lint-imports bench clean
+.PHONY: help venv train register-data register components check-versions detect-changes data ui test test-unit test-integration lint-imports bench clean
 
 help: ## List the targets and their variables
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +50,9 @@ components: $(STAMP) ## Compile every component to build/components/<name>/ (YAM
 
 check-versions: $(STAMP) ## Fail if a component changed since its recorded version without a version bump
 	$(CLI) check-versions
+
+detect-changes: $(STAMP) ## Write build/changed_circuits.json (circuits changed vs TARGET_BRANCH, default main)
+	$(BIN)/python -m sensor_pipelines.detect_config_changes --target-branch $(TARGET_BRANCH) --output build/changed_circuits.json
 
 data: $(STAMP) ## Generate the sample data of every demo circuit (if missing)
 	@for c in $$(ls conf/circuit | sed 's/\.yaml$$//'); do $(CLI) generate-data --circuit $$c || exit $$?; done

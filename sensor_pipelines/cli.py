@@ -107,6 +107,17 @@ def cmd_check_versions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_detect_changes(args: argparse.Namespace) -> int:
+    """Write build/changed_circuits.json: circuits changed against the target branch."""
+    from sensor_pipelines.changes import detect_changed_circuits, format_changes, write_changes
+
+    changes = detect_changed_circuits(args.repo, args.target_branch)
+    path = write_changes(changes, args.output)
+    print(format_changes(changes))
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sensor-pipelines",
@@ -142,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     components = sub.add_parser("components", help=cmd_components.__doc__, description=cmd_components.__doc__)
     components.add_argument("--output", default="build/components", help="output folder (default: build/components)")
     components.set_defaults(func=cmd_components)
+
+    detect = sub.add_parser("detect-changes", help=cmd_detect_changes.__doc__, description=cmd_detect_changes.__doc__)
+    detect.add_argument("--target-branch", default="main", help="branch to compare with (default: main)")
+    detect.add_argument("--output", default="build/changed_circuits.json")
+    detect.add_argument("--repo", default=".", help="repository root (default: .)")
+    detect.set_defaults(func=cmd_detect_changes)
 
     check = sub.add_parser("check-versions", help=cmd_check_versions.__doc__, description=cmd_check_versions.__doc__)
     check.set_defaults(func=cmd_check_versions)
