@@ -19,9 +19,12 @@ FORCE_FLAG := $(if $(filter 1 true yes,$(FORCE)),--force,)
 DRY_RUN     ?=
 CIRCUITS    ?=
 TARGET_BRANCH ?= main
+MAX_PARALLEL ?=
+ALL         ?=
+RETRY_FAILED ?=
 DRY_RUN_FLAG := $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run,)
 
-.PHONY: help venv train register-data register components check-versions detect-changes data ui test test-unit test-integration lint-imports bench clean
+.PHONY: help venv train register-data register components check-versions detect-changes train-changed data ui test test-unit test-integration lint-imports bench clean
 
 help: ## List the targets and their variables
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +41,11 @@ venv: $(STAMP) ## Create or refresh the virtual environment (.venv)
 
 train: $(STAMP) ## Train, evaluate and register one circuit: make train CIRCUIT=PLANT1_CIRC1 [ENV=local] [FORCE=1]
 	$(CLI) train --circuit $(CIRCUIT) --env $(ENV) $(FORCE_FLAG) $(OVERRIDES)
+
+train-changed: $(STAMP) ## Train changed circuits in parallel: [MAX_PARALLEL=5] [CIRCUITS=A,B | ALL=1 | RETRY_FAILED=1] [ENV=local]
+	$(CLI) train-changed --env $(ENV) $(if $(MAX_PARALLEL),--max-parallel $(MAX_PARALLEL),) \
+		$(if $(CIRCUITS),--circuits $(CIRCUITS),) $(if $(filter 1 true yes,$(ALL)),--all,) \
+		$(if $(filter 1 true yes,$(RETRY_FAILED)),--retry-failed,) --target-branch $(TARGET_BRANCH) $(FORCE_FLAG) $(OVERRIDES)
 
 register-data: $(STAMP) ## Register the circuit's data snapshot (MLTable, version = cutoff_date)
 	$(CLI) register-data --circuit $(CIRCUIT) --env $(ENV) $(OVERRIDES)

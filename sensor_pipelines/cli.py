@@ -23,16 +23,70 @@ def _config(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     """Train, evaluate and register one circuit's model."""
     from sensor_pipelines.backends import open_workspace
+    from sensor_pipelines.fanout import outcome_result, write_result
     from sensor_pipelines.workflows import PipelineFailed, format_training_summary, train_circuit
 
-    config = _config(args)
-    outcome = train_circuit(config, open_workspace(config), force=args.force)
+    try:
+        config = _config(args)
+        outcome = train_circuit(config, open_workspace(config), force=args.force)
+    except UserError as exc:
+        if args.result_file:
+            write_result(args.result_file, {"circuit": args.circuit, "status": "failed", "error": str(exc)})
+        raise
     print(format_training_summary(outcome))
+    if args.result_file:
+        write_result(args.result_file, outcome_result(outcome))
     if not outcome.run.succeeded:
         failed = outcome.run.failed_node
         tail = "\n".join(failed.error_tail[-5:]) if failed else ""
         raise PipelineFailed(f"node {failed.name if failed else '?'} failed in run {outcome.run.run_id}:\n{tail}")
     return 0
+
+
+def cmd_train_changed(args: argparse.Namespace) -> int:
+    """Train the changed circuits (or CIRCUITS, ALL, RETRY_FAILED) in parallel, then summarise."""
+    from pathlib import Path
+
+    from sensor_pipelines.backends import open_workspace
+    from sensor_pipelines.config.loader import available, load_run_config
+    from sensor_pipelines.fanout import failed_circuits, format_results, train_many
+
+    out_dir = Path(args.out_dir)
+    if args.circuits:
+        circuits = args.circuits.split(",")
+    elif args.all:
+        circuits = available(args.config_dir, "circuit")
+    elif args.retry_failed:
+        circuits = failed_circuits(out_dir)
+        if not circuits:
+            print(f"No failed circuits in {out_dir / 'train_results.json'}: nothing to retry.")
+            return 0
+    else:
+        circuits = _changed_circuits(Path(args.changes), args.target_branch)
+    if not circuits:
+        print("No changed circuits: nothing to train.")
+        return 0
+    env_config = load_run_config(circuits[0], args.env, args.overrides, config_dir=args.config_dir) \
+        if circuits[0] in available(args.config_dir, "circuit") else None
+    if env_config is not None and env_config.env.backend == "local":
+        open_workspace(env_config).ensure_tracking_store()  # once, before the fan-out (SQLite migrations race)
+    max_parallel = args.max_parallel or (env_config.env.max_parallel if env_config else 5)
+    results = train_many(circuits, env=args.env, overrides=args.overrides, config_dir=args.config_dir,
+                         max_parallel=max_parallel, out_dir=out_dir, force=args.force)
+    print(format_results(results))
+    return 1 if any(r.get("status") != "completed" for r in results) else 0
+
+
+def _changed_circuits(changes_file, target_branch: str) -> list[str]:
+    """Circuits to train from changed_circuits.json (detected now when the file is missing)."""
+    import json
+
+    from sensor_pipelines.changes import detect_changed_circuits, write_changes
+
+    if not changes_file.is_file():
+        write_changes(detect_changed_circuits(".", target_branch), changes_file)
+    entries = json.loads(changes_file.read_text())
+    return [f"{e['plant_id']}_{e['circuit_id']}" for e in entries if e["change_type"] != "deleted"]
 
 
 def cmd_register_data(args: argparse.Namespace) -> int:
@@ -137,6 +191,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = add("train", cmd_train, "Train, evaluate and register one circuit's model (single_circuit_training).")
     train.add_argument("--force", action="store_true", help="rerun every node, even when nothing changed")
+    train.add_argument("--result-file", help="also write the outcome as JSON here")
+
+    many = sub.add_parser("train-changed", help=cmd_train_changed.__doc__, description=cmd_train_changed.__doc__)
+    many.add_argument("--env", default="local", help="environment: conf/env/<env>.yaml (default: local)")
+    many.add_argument("--config-dir", default="conf", help="Hydra config folder (default: conf)")
+    many.add_argument("--max-parallel", type=int, default=0, help="circuits at once (default: the env's max_parallel)")
+    pick = many.add_mutually_exclusive_group()
+    pick.add_argument("--circuits", default="", help="comma-separated circuits instead of the changed ones")
+    pick.add_argument("--all", action="store_true", help="every circuit in conf/circuit")
+    pick.add_argument("--retry-failed", action="store_true", help="only the circuits that failed last time")
+    many.add_argument("--changes", default="build/changed_circuits.json", help="changed circuits file")
+    many.add_argument("--target-branch", default="main", help="for detection when the changes file is missing")
+    many.add_argument("--out-dir", default="build/train", help="results and logs (default: build/train)")
+    many.add_argument("--force", action="store_true", help="rerun every node")
+    many.add_argument("overrides", nargs="*", help="Hydra overrides for every circuit")
+    many.set_defaults(func=cmd_train_changed)
     add("register-data", cmd_register_data, "Register the circuit's data snapshot as an MLTable asset.")
     add("generate-data", cmd_generate_data, "Write the circuit's sample data file if missing.")
     ui = add("ui", cmd_ui, "Open the MLflow UI on the env's store.")

@@ -1,0 +1,127 @@
+"""Train many circuits at once, at most ``max_parallel`` at a time.
+
+Each circuit runs as its own ``sensor-pipelines train`` process (locally the
+single-circuit pipeline; on Azure ML one pipeline job, submitted and streamed),
+so a failing or crashing circuit never takes the others down. Each process writes
+its result JSON; its output goes to a log file next to it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any, Callable
+
+from sensor_pipelines.fileio import read_json, write_json_atomic
+
+Echo = Callable[[str], None]
+RESULTS_FILE = "train_results.json"
+
+
+def train_many(circuits: list[str], *, env: str, overrides: list[str], config_dir: str, max_parallel: int,
+               out_dir: Path, force: bool = False, echo: Echo = print) -> list[dict[str, Any]]:
+    """Train ``circuits`` in parallel processes; returns one result per circuit, in input order."""
+    out_dir = Path(out_dir)
+    (out_dir / "logs").mkdir(parents=True, exist_ok=True)
+    done = 0
+    lock = threading.Lock()
+
+    def one(circuit: str) -> dict[str, Any]:
+        nonlocal done
+        result_file = out_dir / "results" / f"{circuit}.json"
+        result_file.unlink(missing_ok=True)
+        log_file = out_dir / "logs" / f"{circuit}.log"
+        argv = [sys.executable, "-m", "sensor_pipelines", "train", "--circuit", circuit, "--env", env,
+                "--config-dir", config_dir, "--result-file", str(result_file), *(["--force"] if force else []),
+                *overrides]
+        start = time.monotonic()
+        with open(log_file, "w") as log:
+            code = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT).returncode
+        seconds = round(time.monotonic() - start, 1)
+        if result_file.is_file():
+            result = read_json(result_file)
+        else:  # the process died before it could say anything (config error, crash)
+            result = {"circuit": circuit, "status": "failed", "error": _tail(log_file)}
+        result.update(exit_code=code, seconds=seconds, log=str(log_file))
+        if code != 0 and result.get("status") == "completed":
+            result["status"] = "failed"
+        with lock:
+            done += 1
+            echo(f"[{done}/{len(circuits)}] {format_progress(result)}")
+        return result
+
+    echo(f"Training {len(circuits)} circuits, at most {max_parallel} at a time (logs in {out_dir / 'logs'})")
+    results: dict[str, dict[str, Any]] = {}
+    with ThreadPoolExecutor(max_workers=max_parallel) as pool:
+        futures = {pool.submit(one, c): c for c in circuits}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+    ordered = [results[c] for c in circuits]
+    write_json_atomic(out_dir / RESULTS_FILE, ordered)
+    return ordered
+
+
+def failed_circuits(out_dir: Path) -> list[str]:
+    """Circuits that did not complete in the last ``train_many`` run."""
+    path = Path(out_dir) / RESULTS_FILE
+    if not path.is_file():
+        return []
+    return [r["circuit"] for r in read_json(path) if r.get("status") != "completed"]
+
+
+def _tail(log_file: Path, lines: int = 3) -> str:
+    text = log_file.read_text(errors="replace").strip().splitlines() if log_file.is_file() else []
+    return " | ".join(text[-lines:]) or "no output"
+
+
+def format_progress(result: dict[str, Any]) -> str:
+    if result.get("status") != "completed":
+        return f"{result['circuit']} FAILED after {result.get('seconds', 0):.0f} s: {result.get('error', '')[-300:]}"
+    return (f"{result['circuit']} completed in {result['seconds']:.0f} s: {result.get('model_name')} "
+            f"v{result.get('model_version')}, MAE {result.get('mae', float('nan')):.3f}, "
+            f"{'PASSED' if result.get('validated') else 'not validated'}")
+
+
+def format_results(results: list[dict[str, Any]]) -> str:
+    """The end-of-run summary table, one row per circuit."""
+    header = ("circuit", "status", "model", "MAE", "RMSE", "R²", "verdict", "seconds", "run")
+    rows = [header]
+    for r in results:
+        ok = r.get("status") == "completed"
+        num = (lambda k: f"{r[k]:.3f}" if ok and isinstance(r.get(k), (int, float)) else "-")
+        rows.append((r["circuit"], r.get("status", "?"), f"v{r['model_version']}" if ok else "-", num("mae"),
+                     num("rmse"), num("r2"), ("PASSED" if r.get("validated") else "FAILED") if ok else "-",
+                     f"{r.get('seconds', 0):.0f}", r.get("run_dir") or r.get("log", "")))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    failed = sum(r.get("status") != "completed" for r in results)
+    lines.append(f"{len(results) - failed} completed, {failed} failed")
+    return "\n".join(lines)
+
+
+def outcome_result(outcome) -> dict[str, Any]:
+    """The JSON a ``train`` process leaves for the fan-out (from a TrainingOutcome)."""
+    run = outcome.run
+    result: dict[str, Any] = {"circuit": outcome.circuit, "status": run.status, "run_id": run.run_id,
+                              "run_dir": run.run_dir, "reused_all": run.reused_all}
+    if outcome.registration:
+        result.update(model_name=outcome.registration["name"], model_version=outcome.registration["version"],
+                      registered_new=outcome.registration.get("created"))
+    if outcome.verdict:
+        metrics = outcome.verdict.get("metrics", {}).get("model", {})
+        result.update(validated=bool(outcome.verdict.get("passed")),
+                      **{k: metrics.get(k) for k in ("mae", "rmse", "r2", "mape")})
+        result["baseline_mae"] = outcome.verdict.get("metrics", {}).get("baseline", {}).get("mae")
+    failed = run.failed_node
+    if failed:
+        result["error"] = f"node {failed.name} failed: " + " | ".join(failed.error_tail[-3:])
+    return result
+
+
+def write_result(path: str | Path, result: dict[str, Any]) -> None:
+    write_json_atomic(path, json.loads(json.dumps(result, default=str)))
