@@ -89,6 +89,37 @@ def _changed_circuits(changes_file, target_branch: str) -> list[str]:
     return [f"{e['plant_id']}_{e['circuit_id']}" for e in entries if e["change_type"] != "deleted"]
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Gather metrics of the trained circuits, check thresholds, tag models, write reports."""
+    import json
+    from pathlib import Path
+
+    from sensor_pipelines.backends import open_workspace
+    from sensor_pipelines.config.loader import load_run_config
+    from sensor_pipelines.gate import run_gate
+
+    results_file = Path(args.results)
+    if not results_file.is_file():
+        raise UserError(f"no training results at {results_file}: run `make train-changed` first")
+    results = json.loads(results_file.read_text())
+    configs = {}
+    for result in results:
+        try:
+            configs[result["circuit"]] = load_run_config(result["circuit"], args.env, args.overrides,
+                                                          config_dir=args.config_dir)
+        except UserError:
+            configs[result["circuit"]] = None  # fails closed in the gate
+    any_config = next((c for c in configs.values() if c is not None), None)
+    if any_config is None:
+        raise UserError("no circuit of the training results has a valid config")
+    rows = run_gate(results, configs, open_workspace(any_config), any_config.env.build_id, Path(args.out_dir))
+    if args.strict and not all(r["validated"] for r in rows):
+        failed = ", ".join(r["circuit"] for r in rows if not r["validated"])
+        print(f"error: validation gate failed (STRICT): {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_register_data(args: argparse.Namespace) -> int:
     """Register the circuit's data snapshot (MLTable) at its cutoff date."""
     from sensor_pipelines.backends import open_workspace
@@ -229,6 +260,15 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--output", default="build/changed_circuits.json")
     detect.add_argument("--repo", default=".", help="repository root (default: .)")
     detect.set_defaults(func=cmd_detect_changes)
+
+    gate = sub.add_parser("validate", help=cmd_validate.__doc__, description=cmd_validate.__doc__)
+    gate.add_argument("--env", default="local", help="environment: conf/env/<env>.yaml (default: local)")
+    gate.add_argument("--config-dir", default="conf", help="Hydra config folder (default: conf)")
+    gate.add_argument("--results", default="build/train/train_results.json", help="results of train-changed")
+    gate.add_argument("--out-dir", default="build", help="where validation_report.json/.md go (default: build)")
+    gate.add_argument("--strict", action="store_true", help="exit non-zero unless every circuit validates")
+    gate.add_argument("overrides", nargs="*", help="Hydra overrides")
+    gate.set_defaults(func=cmd_validate)
 
     check = sub.add_parser("check-versions", help=cmd_check_versions.__doc__, description=cmd_check_versions.__doc__)
     check.set_defaults(func=cmd_check_versions)

@@ -7,7 +7,9 @@ Azure ML and the local runner both hand a component its run through
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+import random
+import time
+from typing import Any, Callable, Iterator
 
 
 @contextlib.contextmanager
@@ -21,3 +23,15 @@ def component_run() -> Iterator:
         return
     with mlflow.start_run() as run:
         yield run
+
+
+def retry_when_locked(func: Callable[..., Any], *args: Any, attempts: int = 8, **kwargs: Any) -> Any:
+    """Call an MLflow client function, retrying with backoff while SQLite says 'database is locked'."""
+    for attempt in range(attempts):
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:  # MlflowException or sqlalchemy OperationalError, both wrap the message
+            if "database is locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(min(5.0, 0.2 * 2**attempt) * (0.5 + random.random()))
+    raise AssertionError("unreachable")

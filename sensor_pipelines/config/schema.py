@@ -38,6 +38,19 @@ class Thresholds:
 
 
 @dataclass
+class ThresholdOverrides:
+    """Env-specific threshold overrides (conf/env/*.yaml), applied over every circuit's own."""
+
+    mae_max: Optional[float] = None
+    rmse_max: Optional[float] = None
+    r2_min: Optional[float] = None
+
+    def apply(self, thresholds: Thresholds) -> Thresholds:
+        changes = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        return dataclasses.replace(thresholds, **changes)
+
+
+@dataclass
 class ModelConfig:
     """LSTM forecaster settings (conf/model/*.yaml, overridable per circuit)."""
 
@@ -103,6 +116,7 @@ class EnvConfig:
     max_parallel: int = 5
     build_id: str = "local"
     experiment_name: str = "sensor-forecasting"
+    thresholds: ThresholdOverrides = field(default_factory=ThresholdOverrides)
     azure: Optional[AzureSettings] = None
 
 

@@ -178,6 +178,16 @@ class LocalWorkspace:
 
         return LocalRunner(self, echo=echo).run(job, run_id=run_id, tags=tags, force=force)
 
+    def pipeline_output_json(self, run_id: str, node: str, port: str, filename: str) -> Any:
+        """Read a JSON file from a node output of a finished pipeline run."""
+        record = self.runs_dir / run_id / "run.json"
+        if not record.is_file():
+            raise UserError(f"no pipeline run {run_id} in {self.runs_dir}")
+        found = next((n for n in read_json(record)["nodes"] if n["name"] == node), None)
+        if found is None or port not in found["outputs"]:
+            raise UserError(f"run {run_id} has no output {node}.{port}")
+        return read_json(Path(found["outputs"][port]) / filename)
+
     # -- MLflow -------------------------------------------------------------------------------
     def ensure_tracking_store(self) -> str:
         """Create the MLflow store and experiment once; returns the experiment id.
@@ -195,6 +205,16 @@ class LocalWorkspace:
                 return experiment.experiment_id
             location = (self.root / "mlartifacts" / self.experiment_name).as_uri()
             return client.create_experiment(self.experiment_name, artifact_location=location)
+
+    def set_model_version_tags(self, name: str, version: str, tags: dict[str, str]) -> None:
+        """Set tags on a registered model version (retrying while SQLite is locked)."""
+        from mlflow.tracking import MlflowClient
+
+        from sensor_pipelines.tracking import retry_when_locked
+
+        client = MlflowClient(self.tracking_uri, self.tracking_uri)
+        for key, value in tags.items():
+            retry_when_locked(client.set_model_version_tag, name, version, key, value)
 
     @contextlib.contextmanager
     def _lock(self, name: str) -> Iterator[None]:
