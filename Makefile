@@ -25,7 +25,7 @@ RETRY_FAILED ?=
 STRICT      ?=
 DRY_RUN_FLAG := $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run,)
 
-.PHONY: help venv train register-data register components check-versions detect-changes train-changed validate data ui test test-unit test-integration lint-imports bench clean
+.PHONY: help venv train register-data register components check-versions detect-changes train-changed validate plan data ui test test-unit test-integration lint-imports bench clean
 
 help: ## List the targets and their variables
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,6 +47,9 @@ train-changed: $(STAMP) ## Train changed circuits in parallel: [MAX_PARALLEL=5] 
 	$(CLI) train-changed --env $(ENV) $(if $(MAX_PARALLEL),--max-parallel $(MAX_PARALLEL),) \
 		$(if $(CIRCUITS),--circuits $(CIRCUITS),) $(if $(filter 1 true yes,$(ALL)),--all,) \
 		$(if $(filter 1 true yes,$(RETRY_FAILED)),--retry-failed,) --target-branch $(TARGET_BRANCH) $(FORCE_FLAG) $(OVERRIDES)
+
+plan: $(STAMP) ## Per circuit: would training run or reuse the current model, and why (runs nothing)
+	$(CLI) plan --env $(ENV) $(if $(CIRCUITS),--circuits $(CIRCUITS),) $(OVERRIDES)
 
 validate: $(STAMP) ## Gate the trained circuits: check thresholds, tag models, write build/validation_report.* [STRICT=1]
 	$(CLI) validate --env $(ENV) $(if $(filter 1 true yes,$(STRICT)),--strict,) $(OVERRIDES)

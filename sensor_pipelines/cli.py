@@ -120,6 +120,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Print, per circuit, whether training would run or reuse the current model, and why."""
+    from sensor_pipelines.backends import open_workspace
+    from sensor_pipelines.config.loader import available, load_run_configs
+    from sensor_pipelines.pipelines.catalog import train_component
+    from sensor_pipelines.plan import format_plan, plan_circuit
+
+    names = args.circuits.split(",") if args.circuits else available(args.config_dir, "circuit")
+    configs = load_run_configs(names, args.env, args.overrides, config_dir=args.config_dir)
+    latest = open_workspace(configs[0]).latest_model_versions()
+    version = str(train_component().version)
+    rows = [plan_circuit(c, latest.get(c.circuit.model_name), version) for c in configs]
+    print(format_plan(rows))
+    return 0
+
+
 def cmd_register_data(args: argparse.Namespace) -> int:
     """Register the circuit's data snapshot (MLTable) at its cutoff date."""
     from sensor_pipelines.backends import open_workspace
@@ -269,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--strict", action="store_true", help="exit non-zero unless every circuit validates")
     gate.add_argument("overrides", nargs="*", help="Hydra overrides")
     gate.set_defaults(func=cmd_validate)
+
+    plan = sub.add_parser("plan", help=cmd_plan.__doc__, description=cmd_plan.__doc__)
+    plan.add_argument("--env", default="local", help="environment: conf/env/<env>.yaml (default: local)")
+    plan.add_argument("--config-dir", default="conf", help="Hydra config folder (default: conf)")
+    plan.add_argument("--circuits", default="", help="comma-separated circuits (default: all)")
+    plan.add_argument("overrides", nargs="*", help="Hydra overrides")
+    plan.set_defaults(func=cmd_plan)
 
     check = sub.add_parser("check-versions", help=cmd_check_versions.__doc__, description=cmd_check_versions.__doc__)
     check.set_defaults(func=cmd_check_versions)

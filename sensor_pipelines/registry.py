@@ -10,6 +10,7 @@ from sensor_pipelines.tracking import component_run
 
 LINEAGE_TAGS = (
     "cutoff_date",
+    "environment_version",
     "data_asset_name",
     "data_asset_version",
     "component_version",
@@ -23,8 +24,11 @@ LINEAGE_TAGS = (
 def model_version_tags(*, cutoff_date: str, data_asset_name: str, data_asset_version: str, component_version: str,
                        build_id: str, git_sha: str, config_hash: str, verdict: dict[str, Any]) -> dict[str, str]:
     """The tags every model version carries: lineage, validation status and the checked metrics."""
+    from sensor_pipelines.environment import environment_version
+
     tags = {
         "cutoff_date": cutoff_date,
+        "environment_version": environment_version(),
         "data_asset_name": data_asset_name,
         "data_asset_version": data_asset_version,
         "component_version": component_version,

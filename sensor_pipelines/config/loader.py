@@ -52,28 +52,42 @@ def load_run_config(
     config_dir: str | Path = DEFAULT_CONFIG_DIR,
 ) -> RunConfig:
     """Compose conf/ for one circuit and env (plus Hydra overrides) and validate it."""
+    return load_run_configs([circuit], env, overrides, config_dir)[0]
+
+
+def load_run_configs(
+    circuits: Iterable[str],
+    env: str = "local",
+    overrides: Iterable[str] = (),
+    config_dir: str | Path = DEFAULT_CONFIG_DIR,
+) -> list[RunConfig]:
+    """Compose and validate several circuits in one Hydra session (fast for big fleets)."""
     config_dir = Path(config_dir).resolve()
-    check_circuit_name(circuit, config_dir)
+    circuits, overrides = list(circuits), list(overrides)
+    for circuit in circuits:
+        check_circuit_name(circuit, config_dir)
     if env not in available(config_dir, "env"):
         known = ", ".join(available(config_dir, "env"))
         raise UserError(f"Unknown env {env!r}: no {config_dir / 'env' / (env + '.yaml')} (available: {known})")
-    raw, choices = _compose(config_dir, [f"circuit={circuit}", f"env={env}", *overrides])
-    return validate(raw, choices, config_dir)
+    composed = _compose(config_dir, [[f"circuit={c}", f"env={env}", *overrides] for c in circuits])
+    return [validate(raw, choices, config_dir) for raw, choices in composed]
 
 
-def _compose(config_dir: Path, overrides: list[str]) -> tuple[dict, dict]:
+def _compose(config_dir: Path, override_lists: list[list[str]]) -> list[tuple[dict, dict]]:
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf import OmegaConf, open_dict
     from omegaconf.errors import OmegaConfBaseException
 
+    results = []
     try:
         with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-            cfg = compose("config", overrides=overrides, return_hydra_config=True)
-        choices = dict(cfg.hydra.runtime.choices)
-        with open_dict(cfg):
-            del cfg["hydra"]
-        raw = OmegaConf.to_container(cfg, resolve=True)
+            for overrides in override_lists:
+                cfg = compose("config", overrides=overrides, return_hydra_config=True)
+                choices = dict(cfg.hydra.runtime.choices)
+                with open_dict(cfg):
+                    del cfg["hydra"]
+                results.append((OmegaConf.to_container(cfg, resolve=True), choices))
     except (HydraException, OmegaConfBaseException) as exc:
         lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
         message = lines[0]
@@ -86,7 +100,7 @@ def _compose(config_dir: Path, overrides: list[str]) -> tuple[dict, dict]:
                 options.append(ln)
             message += f" (available: {', '.join(options)})"
         raise ConfigError([f"{config_dir.name}/: {message}"]) from None
-    return raw, choices
+    return results
 
 
 def validate(raw: dict, choices: dict, config_dir: Path) -> RunConfig:

@@ -17,6 +17,13 @@ COMPONENT_MODULES = (
 RECORD_FILE = Path(__file__).resolve().parents[2] / "components_py" / "registered_versions.json"
 
 
+def train_component():
+    """The component whose version model versions are tagged with (``component_version``)."""
+    from components_py.training.train_lstm_model import train_lstm_model
+
+    return train_lstm_model.component
+
+
 def components() -> list[Any]:
     """The CommandComponent entities of every component in the catalog."""
     found = []

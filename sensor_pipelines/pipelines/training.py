@@ -6,8 +6,6 @@ from components_py.training.evaluate_model import evaluate_model
 from components_py.training.register_model import register_model
 from components_py.training.train_lstm_model import train_lstm_model
 
-TRAIN_COMPONENT_VERSION = train_lstm_model.component.version
-
 
 @dsl.pipeline(name="single_circuit_training", description="Train, evaluate and register one circuit's forecaster")
 def single_circuit_training(
@@ -24,7 +22,7 @@ def single_circuit_training(
                               training_data=training_data)
     register = register_model(circuit_config=circuit_config, trained_model=train.outputs.trained_model,
                               verdict=evaluate.outputs.verdict, data_asset_name=data_asset_name,
-                              data_asset_version=data_asset_version, component_version=TRAIN_COMPONENT_VERSION,
+                              data_asset_version=data_asset_version, component_version=train_lstm_model.component.version,
                               build_id=build_id, git_sha=git_sha)
     return {
         "trained_model": train.outputs.trained_model,

@@ -216,6 +216,18 @@ class LocalWorkspace:
         for key, value in tags.items():
             retry_when_locked(client.set_model_version_tag, name, version, key, value)
 
+    def latest_model_versions(self) -> dict[str, dict[str, Any]]:
+        """The latest version of every registered model: name -> {"version", "tags"}."""
+        if not (self.root / "mlflow.db").is_file():
+            return {}
+        from mlflow.tracking import MlflowClient
+
+        latest: dict[str, dict[str, Any]] = {}
+        for mv in MlflowClient(self.tracking_uri, self.tracking_uri).search_model_versions(max_results=100000):
+            if mv.name not in latest or int(mv.version) > latest[mv.name]["version"]:
+                latest[mv.name] = {"version": int(mv.version), "tags": dict(mv.tags)}
+        return latest
+
     @contextlib.contextmanager
     def _lock(self, name: str) -> Iterator[None]:
         self.root.mkdir(parents=True, exist_ok=True)
