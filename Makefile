@@ -40,8 +40,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create or refresh the virtual environment (.venv)
 
-train: $(STAMP) ## Train, evaluate and register one circuit: make train CIRCUIT=PLANT1_CIRC1 [ENV=local] [FORCE=1]
-	$(CLI) train --circuit $(CIRCUIT) --env $(ENV) $(FORCE_FLAG) $(OVERRIDES)
+RESULT_FILE ?=
+
+train: $(STAMP) ## Train, evaluate and register one circuit: make train CIRCUIT=PLANT1_CIRC1 [ENV=local] [FORCE=1] [RESULT_FILE=path]
+	$(CLI) train --circuit $(CIRCUIT) --env $(ENV) $(FORCE_FLAG) $(if $(RESULT_FILE),--result-file $(RESULT_FILE),) $(OVERRIDES)
 
 train-changed: $(STAMP) ## Train changed circuits in parallel: [MAX_PARALLEL=5] [CIRCUITS=A,B | ALL=1 | RETRY_FAILED=1] [ENV=local]
 	$(CLI) train-changed --env $(ENV) $(if $(MAX_PARALLEL),--max-parallel $(MAX_PARALLEL),) \
@@ -51,8 +53,10 @@ train-changed: $(STAMP) ## Train changed circuits in parallel: [MAX_PARALLEL=5] 
 plan: $(STAMP) ## Per circuit: would training run or reuse the current model, and why (runs nothing)
 	$(CLI) plan --env $(ENV) $(if $(CIRCUITS),--circuits $(CIRCUITS),) $(OVERRIDES)
 
-validate: $(STAMP) ## Gate the trained circuits: check thresholds, tag models, write build/validation_report.* [STRICT=1]
-	$(CLI) validate --env $(ENV) $(if $(filter 1 true yes,$(STRICT)),--strict,) $(OVERRIDES)
+RESULTS ?= build/train/train_results.json
+
+validate: $(STAMP) ## Gate the trained circuits: check thresholds, tag models, write build/validation_report.* [STRICT=1] [RESULTS=file|folder]
+	$(CLI) validate --env $(ENV) --results $(RESULTS) $(if $(filter 1 true yes,$(STRICT)),--strict,) $(OVERRIDES)
 
 register-data: $(STAMP) ## Register the circuit's data snapshot (MLTable, version = cutoff_date)
 	$(CLI) register-data --circuit $(CIRCUIT) --env $(ENV) $(OVERRIDES)

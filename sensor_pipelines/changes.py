@@ -183,3 +183,9 @@ def format_changes(changes: list[CircuitChange]) -> str:
     trained = sum(c.change_type != "deleted" for c in changes)
     lines.append(f"{len(changes)} changed circuits ({trained} to train, {len(changes) - trained} deleted)")
     return "\n".join(lines)
+
+
+def devops_matrix(changes: list[CircuitChange]) -> dict[str, dict[str, str]]:
+    """The Azure DevOps matrix of circuits to train: job name -> variables (deleted ones left out)."""
+    return {c.name: {"CIRCUIT": c.name, "CUTOFF_DATE": c.cutoff_date, "CHANGE_TYPE": c.change_type}
+            for c in changes if c.change_type != "deleted"}

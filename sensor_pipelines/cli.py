@@ -98,10 +98,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from sensor_pipelines.config.loader import load_run_config
     from sensor_pipelines.gate import run_gate
 
-    results_file = Path(args.results)
-    if not results_file.is_file():
-        raise UserError(f"no training results at {results_file}: run `make train-changed` first")
-    results = json.loads(results_file.read_text())
+    results_path = Path(args.results)
+    if results_path.is_dir():  # one result file per circuit (CI matrix jobs)
+        results = [json.loads(p.read_text()) for p in sorted(results_path.rglob("*.json"))]
+    elif results_path.is_file():
+        results = json.loads(results_path.read_text())
+    else:
+        raise UserError(f"no training results at {results_path}: run `make train-changed` first")
+    if not results:
+        print(f"No training results in {results_path}: nothing to validate.")
+        return 0
     configs = {}
     for result in results:
         try:
@@ -210,12 +216,22 @@ def cmd_check_versions(args: argparse.Namespace) -> int:
 
 def cmd_detect_changes(args: argparse.Namespace) -> int:
     """Write build/changed_circuits.json: circuits changed against the target branch."""
-    from sensor_pipelines.changes import detect_changed_circuits, format_changes, write_changes
+    import json
+    import os
+    from pathlib import Path
+
+    from sensor_pipelines.changes import detect_changed_circuits, devops_matrix, format_changes, write_changes
 
     changes = detect_changed_circuits(args.repo, args.target_branch)
     path = write_changes(changes, args.output)
+    matrix = devops_matrix(changes)
+    matrix_path = Path(path).with_name("matrix.json")
+    matrix_path.write_text(json.dumps(matrix, indent=2) + "\n")
     print(format_changes(changes))
-    print(f"wrote {path}")
+    print(f"wrote {path} and {matrix_path}")
+    if os.environ.get("TF_BUILD"):  # Azure DevOps: hand the matrix to the training stage
+        print(f"##vso[task.setvariable variable=matrix;isOutput=true]{json.dumps(matrix)}")
+        print(f"##vso[task.setvariable variable=hasChanges;isOutput=true]{'true' if matrix else 'false'}")
     return 0
 
 
@@ -280,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate = sub.add_parser("validate", help=cmd_validate.__doc__, description=cmd_validate.__doc__)
     gate.add_argument("--env", default="local", help="environment: conf/env/<env>.yaml (default: local)")
     gate.add_argument("--config-dir", default="conf", help="Hydra config folder (default: conf)")
-    gate.add_argument("--results", default="build/train/train_results.json", help="results of train-changed")
+    gate.add_argument("--results", default="build/train/train_results.json", help="train_results.json of train-changed, or a folder of per-circuit result files")
     gate.add_argument("--out-dir", default="build", help="where validation_report.json/.md go (default: build)")
     gate.add_argument("--strict", action="store_true", help="exit non-zero unless every circuit validates")
     gate.add_argument("overrides", nargs="*", help="Hydra overrides")

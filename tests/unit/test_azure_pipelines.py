@@ -1,0 +1,70 @@
+"""The Azure DevOps build pipeline calls only make targets that exist, and gets a matrix it can use."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import yaml
+
+from sensor_pipelines.changes import CircuitChange, devops_matrix
+
+from ..conftest import REPO
+
+
+def _scripts(node) -> list[str]:
+    if isinstance(node, dict):
+        found = [node[k] for k in ("script", "inlineScript") if isinstance(node.get(k), str)]
+        return found + [s for v in node.values() for s in _scripts(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _scripts(v)]
+    return []
+
+
+def _make_targets() -> set[str]:
+    out = subprocess.run(["make", "-pRrq", "-f", "Makefile"], cwd=REPO, capture_output=True, text=True).stdout
+    return {m.group(1) for m in re.finditer(r"^([a-zA-Z][a-zA-Z0-9_-]*):", out, re.M)}
+
+
+def test_every_step_is_a_make_target_that_exists():
+    pipeline = yaml.safe_load((REPO / "azure-pipelines.yml").read_text())
+    scripts = _scripts(pipeline)
+    assert scripts
+    targets = _make_targets()
+    for script in scripts:
+        assert script.startswith("make "), script
+        target = script.split()[1]
+        assert target in targets, f"{script!r}: no make target {target!r}"
+    assert [s["stage"] for s in pipeline["stages"]] == ["register", "detect", "train", "validate"]
+    train = next(s for s in pipeline["stages"] if s["stage"] == "train")
+    strategy = train["jobs"][0]["strategy"]
+    assert strategy["maxParallel"] == 5
+    assert "changes.matrix" in strategy["matrix"]
+    assert pipeline["pr"]["branches"]["include"] == ["main"]
+
+
+def test_matrix_shape_is_what_azure_devops_expects():
+    changes = [CircuitChange("PLANT1", "CIRC1", "2025-12-09", "modified"),
+               CircuitChange("PLANT1", "CIRC2", "2025-12-08", "deleted"),
+               CircuitChange("PLANT3", "CIRC4", "2025-12-07", "new")]
+    matrix = json.loads(json.dumps(devops_matrix(changes)))
+    assert list(matrix) == ["PLANT1_CIRC1", "PLANT3_CIRC4"]  # deleted circuits are never trained
+    for job, variables in matrix.items():
+        assert re.fullmatch(r"[A-Za-z0-9_]+", job)  # matrix job names: letters, digits, underscore
+        assert all(isinstance(v, str) for v in variables.values())
+        assert variables["CIRCUIT"] == job
+
+
+def test_detect_changes_emits_the_matrix_as_an_output_variable(tmp_path, monkeypatch, capsys):
+    from sensor_pipelines.cli import main
+
+    monkeypatch.setenv("TF_BUILD", "True")
+    monkeypatch.setattr("sensor_pipelines.changes.detect_changed_circuits",
+                        lambda root, branch: [CircuitChange("PLANT1", "CIRC1", "2025-12-09", "new")])
+    assert main(["detect-changes", "--output", str(tmp_path / "changed_circuits.json")]) == 0
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if ln.startswith("##vso[task.setvariable variable=matrix;isOutput=true]"))
+    assert json.loads(line.split("]", 1)[1]) == {"PLANT1_CIRC1": {"CIRCUIT": "PLANT1_CIRC1", "CUTOFF_DATE": "2025-12-09",
+                                                                  "CHANGE_TYPE": "new"}}
+    assert "##vso[task.setvariable variable=hasChanges;isOutput=true]true" in out
