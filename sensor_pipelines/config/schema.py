@@ -67,10 +67,10 @@ class ModelConfig:
     seed: int = 42
     use_features: bool = True
     use_calendar: bool = True
-    train_stride: int = 1
+    train_stride: int = 2
     validation_fraction: float = 0.15
     test_fraction: float = 0.15
-    baseline_season: int = 24
+    baseline_season: int = 168
 
 
 @dataclass

@@ -173,10 +173,10 @@ def make_windows(values: pd.DataFrame, spec: FeatureSpec, origins: np.ndarray, w
     origins = np.asarray(origins, dtype=np.int64)
     n, lookback, horizon = len(values), spec.lookback, spec.horizon
     inputs = _scaled_inputs(values, spec)
-    past = np.lib.stride_tricks.sliding_window_view(inputs, lookback, axis=0)  # (n-L+1, n_in, L)
-    past = past[origins - lookback + 1].transpose(0, 2, 1).copy() if len(origins) else np.zeros(
-        (0, lookback, inputs.shape[1]), np.float32
-    )
+    if len(origins) and (origins.min() < lookback - 1 or origins.max() >= n):
+        raise ValueError(f"origins must lie in [{lookback - 1}, {n - 1}]")
+    sliding = np.lib.stride_tricks.sliding_window_view(inputs, lookback, axis=0)  # (n-L+1, n_in, L)
+    past = sliding[origins - lookback + 1].transpose(0, 2, 1).copy()  # (n_origins, L, n_in)
     future = None
     if spec.use_calendar:
         index = values.index

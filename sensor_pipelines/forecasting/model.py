@@ -78,7 +78,9 @@ def fit_model(spec: FeatureSpec, config: ModelConfig, train: Windows, validation
     history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
     val = history.get("val_loss", [])
     best_epoch = int(min(range(len(val)), key=val.__getitem__)) + 1 if val else len(history.get("loss", []))
-    best = keras.models.load_model(str(checkpoint)) if checkpoint.is_file() else model
+    if not checkpoint.is_file():  # no finite val_loss was ever seen: keep the last weights
+        model.save(str(checkpoint))
+    best = keras.models.load_model(str(checkpoint))
     return FitResult(model=best, history=history, epochs_run=len(history.get("loss", [])),
                      best_epoch=best_epoch, seconds=seconds)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import tempfile
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -123,7 +124,8 @@ def save_forecaster(path: str | Path, keras_file: str | Path, spec: FeatureSpec,
     if path.is_dir() and any(path.iterdir()):
         raise FileExistsError(f"model folder {path} is not empty")
     signature = ModelSignature(inputs=None, params=ParamSchema([ParamSpec("origins", "string", [], (-1,))]))
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*input example was not provided")
         spec_file = Path(tmp) / "feature_spec.json"
         spec_file.write_text(json.dumps(spec.to_dict(), indent=2, sort_keys=True))
         mlflow.pyfunc.save_model(

@@ -1,0 +1,158 @@
+"""Training end to end with the smoke sizes, once per module: the saved MLflow model, its files,
+metrics.json, MLflow logging, and re-scoring through the pyfunc (same process and a fresh one)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sensor_pipelines.errors import DataError
+from sensor_pipelines.fileio import read_json
+from sensor_pipelines.forecasting.evaluation import evaluate_saved_model, write_verdict
+from sensor_pipelines.forecasting.features import FeatureSpec, make_windows, regular_frame, unscale_target
+from sensor_pipelines.forecasting.training import prepare_training_data, train_circuit_model
+from tests.unit.test_forecasting_features import run_config, sine_frame
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Train once inside an MLflow run on a throwaway SQLite store."""
+    import mlflow
+
+    root = tmp_path_factory.mktemp("trained")
+    config, frame = run_config(), sine_frame(days=60)
+    (root / "model").mkdir()  # an output folder that already exists, empty
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{root / 'mlflow.db'}")
+    try:
+        with mlflow.start_run() as run:
+            report = train_circuit_model(config, frame, root / "model", root / "metrics", root / "artifacts")
+        yield {"root": root, "config": config, "frame": frame, "report": report, "run_id": run.info.run_id,
+               "client": mlflow.tracking.MlflowClient()}
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+def _keras_forecast(root: Path, frame: pd.DataFrame, origins: np.ndarray) -> np.ndarray:
+    """Forecasts of the best checkpoint, windowed by hand: the pyfunc must reproduce them."""
+    import keras
+
+    spec = FeatureSpec.from_dict(json.loads((root / "model/artifacts/feature_spec.json").read_text()))
+    model = keras.models.load_model(root / "artifacts/best.keras")
+    values = regular_frame(frame, spec)
+    windows = make_windows(values, spec, origins, with_targets=False)
+    return unscale_target(model.predict(windows.inputs, verbose=0), spec)
+
+
+def test_training_writes_model_metrics_and_plots(trained):
+    root, report = trained["root"], trained["report"]
+    assert read_json(root / "metrics/metrics.json") == json.loads(json.dumps(report))
+    assert set(report) >= {"model", "baseline", "mae_ratio", "n_test_windows", "n_train_windows", "epochs_run",
+                           "train_seconds", "test_origins"}
+    assert set(report["model"]) == {"mae", "rmse", "r2", "mape"}
+    assert report["baseline"]["name"] == "seasonal_naive_168"
+    assert report["mae_ratio"] == pytest.approx(report["model"]["mae"] / report["baseline"]["mae"])
+    assert 1 <= report["epochs_run"] <= 2 and report["n_train_windows"] >= 10 and report["n_test_windows"] >= 5
+    assert len(report["test_origins"]) == 2 and report["test_origins"][0].endswith("T23:00:00")
+    for name in ("best.keras", "training_curve.png", "forecast_vs_actual.png"):
+        assert (root / "artifacts" / name).stat().st_size > 0
+    assert (root / "model/MLmodel").is_file()
+
+
+def test_training_logs_to_the_active_run(trained):
+    run = trained["client"].get_run(trained["run_id"])
+    assert run.data.params["circuit"] == "PLANT9_CIRC9" and run.data.params["lookback"] == "24"
+    assert run.data.metrics["model_mae"] == pytest.approx(trained["report"]["model"]["mae"])
+    assert run.data.metrics["baseline_mae"] == pytest.approx(trained["report"]["baseline"]["mae"])
+    losses = trained["client"].get_metric_history(trained["run_id"], "val_loss")
+    assert len(losses) == trained["report"]["epochs_run"]
+    logged = {a.path for a in trained["client"].list_artifacts(trained["run_id"], "training")}
+    assert "training/training_curve.png" in logged
+
+
+def test_pyfunc_reproduces_the_keras_model(trained):
+    import mlflow
+
+    root, frame = trained["root"], trained["frame"]
+    model = mlflow.pyfunc.load_model(str(root / "model"))
+    data = prepare_training_data(trained["config"], frame)
+    origins = data.test[:3]
+    stamps = [ts.isoformat() for ts in data.values.index[origins]]
+    out = model.predict(frame, params={"origins": stamps})
+    assert list(out.columns) == ["origin", "timestamp", "forecast"] and len(out) == 3 * 24
+    np.testing.assert_allclose(out["forecast"].to_numpy().reshape(3, 24), _keras_forecast(root, frame, origins),
+                               rtol=1e-6, atol=1e-6)
+    first = out.iloc[:24]
+    assert (first["origin"] == pd.Timestamp(stamps[0])).all()
+    assert (pd.to_datetime(first["timestamp"]) == pd.date_range(stamps[0], periods=25, freq="h")[1:]).all()
+
+
+def test_pyfunc_forecasts_after_the_last_timestamp_by_default(trained):
+    import mlflow
+
+    model = mlflow.pyfunc.load_model(str(trained["root"] / "model"))
+    history = trained["frame"].tail(24 * 4).copy()
+    history["timestamp"] = history["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S")  # as read from a CSV file
+    out = model.predict(history)
+    last = pd.Timestamp(history["timestamp"].iloc[-1])
+    assert len(out) == 24 and out["forecast"].notna().all() and (out["origin"] == last).all()
+    assert pd.Timestamp(out["timestamp"].iloc[0]) == last + pd.Timedelta(hours=1)
+    expected = _keras_forecast(trained["root"], trained["frame"], np.array([len(trained["frame"]) - 1]))
+    np.testing.assert_allclose(out["forecast"].to_numpy(), expected[0], rtol=1e-6, atol=1e-6)
+
+
+def test_pyfunc_gives_nan_for_incomplete_history_and_refuses_unknown_origins(trained):
+    import mlflow
+
+    model = mlflow.pyfunc.load_model(str(trained["root"] / "model"))
+    history = trained["frame"].tail(48).copy()
+    history.iloc[-3, 1] = np.nan
+    assert model.predict(history)["forecast"].isna().all()
+    with pytest.raises(DataError, match="not in the history"):
+        model.predict(history, params={"origins": ["1999-01-01T00:00:00"]})
+    with pytest.raises(DataError, match="lookback"):
+        model.predict(history, params={"origins": [history["timestamp"].iloc[2].isoformat()]})
+
+
+def test_evaluation_of_the_saved_model_matches_training(trained, tmp_path):
+    metrics = evaluate_saved_model(trained["config"], trained["frame"], trained["root"] / "model")
+    report = trained["report"]
+    for side in ("model", "baseline"):
+        for key in ("mae", "rmse", "r2", "mape"):
+            assert metrics[side][key] == pytest.approx(report[side][key], abs=1e-4)
+    assert metrics["n_test_windows"] == report["n_test_windows"]
+    assert metrics["test_origins"] == report["test_origins"]
+    verdict = write_verdict(trained["config"], trained["frame"], trained["root"] / "model", tmp_path)
+    assert read_json(tmp_path / "verdict.json")["passed"] == verdict["passed"]
+    assert [c["metric"] for c in verdict["checks"]] == ["mae", "rmse", "r2"]
+    assert verdict["metrics"]["model"]["mae"] == pytest.approx(report["model"]["mae"], abs=1e-4)
+
+
+def test_saved_model_loads_and_predicts_in_a_fresh_process(trained):
+    root = trained["root"]
+    trained["frame"].tail(48).to_csv(root / "history.csv", index=False)
+    script = (
+        "import sys, mlflow, pandas as pd\n"
+        "model = mlflow.pyfunc.load_model(sys.argv[1])\n"
+        "out = model.predict(pd.read_csv(sys.argv[2]))\n"
+        "print(out['forecast'].round(6).tolist())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(root / "model"), str(root / "history.csv")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    forecast = json.loads(proc.stdout.strip().splitlines()[-1])
+    expected = _keras_forecast(root, trained["frame"], np.array([len(trained["frame"]) - 1]))[0]
+    np.testing.assert_allclose(forecast, expected, atol=1e-5)
+
+
+def test_a_non_empty_model_folder_is_refused(trained, tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model/old.txt").write_text("x")
+    with pytest.raises(FileExistsError):
+        train_circuit_model(trained["config"], trained["frame"], tmp_path / "model", tmp_path / "m", tmp_path / "a")
