@@ -61,7 +61,12 @@ def load_run_configs(
     overrides: Iterable[str] = (),
     config_dir: str | Path = DEFAULT_CONFIG_DIR,
 ) -> list[RunConfig]:
-    """Compose and validate several circuits in one Hydra session (fast for big fleets)."""
+    """Compose and validate several circuits (fast for big fleets).
+
+    Hydra composes the first circuit; a plain circuit file (no defaults list, no
+    ``circuit.*`` override) then only swaps the ``circuit`` node, which is exactly what
+    choosing another option of that group does. Anything else is composed in full.
+    """
     config_dir = Path(config_dir).resolve()
     circuits, overrides = list(circuits), list(overrides)
     for circuit in circuits:
@@ -69,8 +74,36 @@ def load_run_configs(
     if env not in available(config_dir, "env"):
         known = ", ".join(available(config_dir, "env"))
         raise UserError(f"Unknown env {env!r}: no {config_dir / 'env' / (env + '.yaml')} (available: {known})")
-    composed = _compose(config_dir, [[f"circuit={c}", f"env={env}", *overrides] for c in circuits])
-    return [validate(raw, choices, config_dir) for raw, choices in composed]
+    if not circuits:
+        return []
+    args = lambda c: [f"circuit={c}", f"env={env}", *overrides]  # noqa: E731
+    (base, base_choices), = _compose(config_dir, [args(circuits[0])])
+    composed = {circuits[0]: (base, base_choices)}
+    touches_circuit = any(o.lstrip("+~").startswith("circuit") for o in overrides)
+    slow = []
+    for circuit in circuits[1:]:
+        node = None if touches_circuit else _plain_circuit(config_dir / "circuit" / f"{circuit}.yaml")
+        if node is None:
+            slow.append(circuit)
+        else:
+            composed[circuit] = ({**base, "circuit": node}, {**base_choices, "circuit": circuit})
+    composed.update(zip(slow, _compose(config_dir, [args(c) for c in slow])))
+    return [validate(*composed[c], config_dir) for c in circuits]
+
+
+def _plain_circuit(path: Path) -> dict | None:
+    """A circuit file's resolved content when it needs no Hydra composition, else None."""
+    import yaml
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict) or "defaults" in data:
+        return None
+    try:
+        return OmegaConf.to_container(OmegaConf.create(data), resolve=True)
+    except OmegaConfBaseException:  # interpolates other nodes: let Hydra compose it
+        return None
 
 
 def _compose(config_dir: Path, override_lists: list[list[str]]) -> list[tuple[dict, dict]]:

@@ -133,3 +133,18 @@ def test_circuit_run_config_file_is_validated(tmp_path):
     path.write_text('{"circuit": {"plant_id": "P"}, "model": {}}')
     with pytest.raises(ConfigError, match="circuit.circuit_id: missing required value"):
         read_circuit_run_config(path)
+
+
+def test_batch_loading_equals_one_by_one(project):
+    path = project / "conf/circuit/PLANT2_CIRC1.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["model_overrides"] = {"lookback": 48}
+    data["description"] = "${oc.env:HOME,home}"
+    path.write_text(yaml.safe_dump(data))
+    from sensor_pipelines.config.loader import load_run_configs
+
+    names = available(project / "conf", "circuit")
+    for overrides in ([], ["model=lstm_smoke"], ["circuit.cutoff_date=2025-11-30"]):
+        batch = load_run_configs(names, "local", overrides, config_dir=project / "conf")
+        single = [load_run_config(n, "local", overrides, config_dir=project / "conf") for n in names]
+        assert batch == single

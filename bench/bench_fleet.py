@@ -1,0 +1,110 @@
+"""Benchmark a fleet: change detection, plan and parallel training of many circuits.
+
+Generates N circuits (copies of the demo circuit with their own sample seeds) in a
+temporary git repository, then measures:
+- change detection on N circuits (10 of them changed on a feature branch);
+- ``sensor-pipelines plan`` on N circuits;
+- ``train-changed --all`` with the smoke model and MAX_PARALLEL workers: total wall time
+  and the overhead beyond the ideal (sum of the node work / parallelism).
+
+    python bench/bench_fleet.py [--circuits 200] [--train-circuits 200] [--max-parallel 2] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "sensor_pipelines"]
+
+
+def make_fleet(root: Path, n: int) -> list[str]:
+    """A git repo with conf/ holding n circuits PLANTp_CIRCc, committed on main."""
+    shutil.copytree(REPO / "conf", root / "conf")
+    template = (root / "conf/circuit/PLANT1_CIRC1.yaml").read_text()
+    for path in (root / "conf/circuit").glob("*.yaml"):
+        path.unlink()
+    names = []
+    for i in range(n):
+        plant, circuit = f"PLANT{i // 20 + 1}", f"CIRC{i % 20 + 1}"
+        name = f"{plant}_{circuit}"
+        text = (template.replace("plant_id: PLANT1", f"plant_id: {plant}")
+                .replace("circuit_id: CIRC1", f"circuit_id: {circuit}")
+                .replace("PLANT1_CIRC1", name)
+                .replace("sample_seed: 11", f"sample_seed: {1000 + i}"))
+        (root / "conf/circuit" / f"{name}.yaml").write_text(text)
+        names.append(name)
+    git = ["git", "-c", "user.email=bench@local", "-c", "user.name=bench"]
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "fleet"], cwd=root, check=True)
+    subprocess.run(["git", "checkout", "-q", "-b", "feature"], cwd=root, check=True)
+    return names
+
+
+def timed(argv: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+    return time.perf_counter() - start, proc
+
+
+def node_work_seconds(run_dir: str) -> float:
+    record = json.loads((Path(run_dir) / "run.json").read_text())
+    return sum(node.get("seconds", 0.0) for node in record["nodes"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--circuits", type=int, default=200, help="fleet size for detection and plan")
+    parser.add_argument("--train-circuits", type=int, default=200, help="circuits to train (0: skip training)")
+    parser.add_argument("--max-parallel", type=int, default=2)
+    parser.add_argument("--json", help="also write the rows as JSON here")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        names = make_fleet(root, args.circuits)
+        for name in names[:10]:  # ten circuits change on the feature branch
+            path = root / "conf/circuit" / f"{name}.yaml"
+            path.write_text(path.read_text().replace('cutoff_date: "2025-12-09"', 'cutoff_date: "2025-12-10"'))
+        seconds, proc = timed([*CLI, "detect-changes", "--output", str(root / "build/changed_circuits.json")], root)
+        found = len(json.loads((root / "build/changed_circuits.json").read_text())) if proc.returncode == 0 else -1
+        rows.append((f"change detection, {args.circuits} circuits", f"{seconds:.2f} s", "< 5 s",
+                     seconds < 5 and found == 10))
+        seconds, proc = timed([*CLI, "plan", "model=lstm_smoke"], root)
+        rows.append((f"make plan, {args.circuits} circuits", f"{seconds:.2f} s", "< 10 s",
+                     seconds < 10 and proc.returncode == 0))
+        if args.train_circuits:
+            chosen = names[: args.train_circuits]
+            out = root / "build/train"
+            seconds, proc = timed([*CLI, "train-changed", "--circuits", ",".join(chosen), "--max-parallel",
+                                   str(args.max_parallel), "--out-dir", str(out), "model=lstm_smoke"], root)
+            results = json.loads((out / "train_results.json").read_text()) if (out / "train_results.json").is_file() else []
+            completed = [r for r in results if r.get("status") == "completed"]
+            work = sum(node_work_seconds(r["run_dir"]) for r in completed)
+            ideal = work / args.max_parallel
+            overhead = (seconds - ideal) / ideal if ideal else float("nan")
+            rows.append((f"train {len(chosen)} circuits (smoke), MAX_PARALLEL={args.max_parallel}",
+                         f"{seconds:.0f} s", f"{len(completed)}/{len(chosen)} completed",
+                         len(completed) == len(chosen)))
+            rows.append(("  sum of node work / parallelism", f"{ideal:.0f} s", "", None))
+            rows.append(("  overhead beyond that", f"{overhead:.1%}", "< 20%", overhead < 0.20))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'figure':<{width}}  {'value':>10}  {'goal':<22} result")
+    for name, value, goal, ok in rows:
+        print(f"{name:<{width}}  {value:>10}  {goal:<22} {'' if ok is None else ('pass' if ok else 'FAIL')}")
+    if args.json:
+        Path(args.json).write_text(json.dumps([{"figure": n, "value": v, "goal": g, "passed": ok}
+                                               for n, v, g, ok in rows], indent=2))
+    return 0 if all(ok is not False for *_, ok in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
