@@ -11,14 +11,20 @@ from sensor_pipelines.errors import UserError
 def open_workspace(config: RunConfig):
     """The workspace of the configured env (the CLI's only backend switch)."""
     env = config.env
+    root = Path(env.workspace_root)
+    if not root.is_absolute():
+        root = Path(config.project_root) / root
     if env.backend == "local":
         from sensor_pipelines.backends.local.workspace import LocalWorkspace
 
-        root = Path(env.workspace_root)
-        if not root.is_absolute():
-            root = Path(config.project_root) / root
         return LocalWorkspace(root / env.name, experiment_name=env.experiment_name)
-    raise UserError(
-        f"env {env.name!r} uses backend {env.backend!r}, which this version cannot run yet; "
-        f"use ENV=local (conf/env/local.yaml)"
-    )
+    if env.backend == "azure":
+        from sensor_pipelines.backends.azure.workspace import AzureWorkspace
+
+        env_file = Path(config.project_root) / "conf" / "env" / f"{env.name}.yaml"
+        try:
+            env_file = env_file.relative_to(Path.cwd())
+        except ValueError:
+            pass
+        return AzureWorkspace(env, str(env_file), runs_dir=root / env.name / "runs")
+    raise UserError(f"env {env.name!r}: unknown backend {env.backend!r} (local or azure)")

@@ -44,6 +44,7 @@ def fingerprint(component) -> dict[str, str]:
              for kind in ("inputs", "outputs")}
     return {
         "version": str(component.version),
+        "environment": str(component.environment),
         "interface": interface_hash(ports["inputs"], ports["outputs"]),
         "code": code_hash(component.command, component.code),
     }
@@ -62,7 +63,7 @@ def version_problems(path: Path | None = None) -> list[str]:
         now, then = fingerprint(component), record.get(component.name)
         if then is None or then["version"] != now["version"]:
             continue  # new component, or already bumped: registration will record it
-        changed = [part for part in ("interface", "code") if then[part] != now[part]]
+        changed = [part for part in ("interface", "code", "environment") if then.get(part) != now[part]]
         if changed:
             problems.append(
                 f"{component.name} {now['version']}: {' and '.join(changed)} changed since this version was "

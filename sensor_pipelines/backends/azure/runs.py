@@ -1,0 +1,123 @@
+"""Results of pipeline jobs run on Azure ML, shaped like the local runner's results.
+
+Node outputs live in the workspace's datastore; they are downloaded on first access
+(``run.node("train").outputs["metrics"]`` is a local folder), so flows that read a
+node's output files work unchanged on both backends.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+TERMINAL = ("completed", "failed", "canceled")
+_PARENT_OUTPUT = re.compile(r"^\$\{\{parent\.outputs\.([A-Za-z0-9_]+)\}\}$")
+
+Downloader = Callable[[str, str], str]  # (node name, port) -> local folder
+
+
+def normalize_status(status: Any) -> str:
+    """``Completed`` / ``JobStatus.COMPLETED`` -> ``completed``; ``Cancelled`` -> ``canceled``."""
+    text = str(getattr(status, "value", status) or "unknown").lower()
+    return "canceled" if text == "cancelled" else text
+
+
+def pipeline_output_name(node_output: Any) -> str | None:
+    """The pipeline-level output a node output is bound to (``${{parent.outputs.X}}`` -> X)."""
+    data = getattr(node_output, "_data", node_output)
+    match = _PARENT_OUTPUT.match(str(data)) if data is not None else None
+    return match.group(1) if match else None
+
+
+def output_bindings(job: Any) -> dict[str, dict[str, str | None]]:
+    """``{node: {port: pipeline output name or None}}`` for every node of a PipelineJob."""
+    return {name: {port: pipeline_output_name(out) for port, out in node.outputs.items()}
+            for name, node in job.jobs.items()}
+
+
+class LazyOutputs(Mapping):
+    """A node's outputs as local folders, each downloaded from Azure ML when first read."""
+
+    def __init__(self, node: str, ports: list[str], download: Downloader | None):
+        self._node, self._ports, self._download = node, list(ports), download
+        self._paths: dict[str, str] = {}
+
+    def __getitem__(self, port: str) -> str:
+        if port not in self._ports:
+            raise KeyError(port)
+        if port not in self._paths:
+            if self._download is None:
+                raise KeyError(f"{self._node}.{port} cannot be downloaded from here")
+            self._paths[port] = self._download(self._node, port)
+        return self._paths[port]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ports)
+
+    def __len__(self) -> int:
+        return len(self._ports)
+
+    def __repr__(self) -> str:
+        return f"LazyOutputs({self._node}: {', '.join(self._ports)}; downloaded {sorted(self._paths)})"
+
+
+@dataclass
+class AzureNodeResult:
+    """One node of an Azure ML pipeline job (its child job, when known)."""
+
+    name: str
+    component: str
+    version: str
+    status: str = "unknown"  # completed | reused | failed | canceled | running | unknown ...
+    job_name: str | None = None
+    log: str | None = None  # the child job's studio URL: its logs live there
+    outputs: Mapping[str, str] = field(default_factory=dict)
+    error_tail: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class AzurePipelineRun:
+    """A pipeline job submitted to Azure ML: final status and its nodes."""
+
+    run_id: str
+    run_dir: str  # the job's studio URL (or the local run folder when none is known)
+    pipeline: str
+    status: str
+    tags: dict[str, str]
+    nodes: list[AzureNodeResult] = field(default_factory=list)
+    seconds: float = 0.0
+    azure_status: str = ""
+    studio_url: str | None = None
+    local_dir: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "completed"
+
+    @property
+    def reused_all(self) -> bool:
+        return bool(self.nodes) and all(n.status == "reused" for n in self.nodes)
+
+    def node(self, name: str) -> AzureNodeResult:
+        found = next((n for n in self.nodes if n.name == name), None)
+        if found is None:
+            raise KeyError(f"run {self.run_id} has no node {name!r} (nodes: {', '.join(n.name for n in self.nodes)})")
+        return found
+
+    @property
+    def failed_node(self) -> AzureNodeResult | None:
+        return next((n for n in self.nodes if n.status == "failed"), None)
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-able summary (outputs as ports, not downloaded paths)."""
+        return {
+            "run_id": self.run_id, "run_dir": self.run_dir, "pipeline": self.pipeline, "status": self.status,
+            "azure_status": self.azure_status, "studio_url": self.studio_url, "tags": self.tags,
+            "seconds": self.seconds,
+            "nodes": [{"name": n.name, "component": n.component, "version": n.version, "status": n.status,
+                       "job_name": n.job_name, "log": n.log, "outputs": list(n.outputs)} for n in self.nodes],
+        }
+
