@@ -25,7 +25,7 @@ RETRY_FAILED ?=
 STRICT      ?=
 DRY_RUN_FLAG := $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run,)
 
-.PHONY: help venv train register-data register components check-versions detect-changes train-changed validate plan data ui test test-unit test-integration lint-imports bench clean
+.PHONY: help venv train register-data register components check-versions detect-changes train-changed validate plan pipeline-yaml data ui test test-unit test-integration lint-imports bench clean
 
 help: ## List the targets and their variables
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -66,6 +66,9 @@ register: $(STAMP) ## Register environment, components and data assets if missin
 
 components: $(STAMP) ## Compile every component to build/components/<name>/ (YAML + code snapshot)
 	$(CLI) components --output build/components
+
+pipeline-yaml: $(STAMP) ## Write build/pipelines/<CIRCUIT>/pipeline.yaml for `az ml job create --file` [ENV=dev]
+	$(CLI) pipeline-yaml --circuit $(CIRCUIT) --env $(if $(filter local,$(ENV)),dev,$(ENV)) $(OVERRIDES)
 
 check-versions: $(STAMP) ## Fail if a component changed since its recorded version without a version bump
 	$(CLI) check-versions

@@ -142,6 +142,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pipeline_yaml(args: argparse.Namespace) -> int:
+    """Write the circuit's pipeline job YAML for `az ml job create --file ...`."""
+    from pathlib import Path
+
+    from sensor_pipelines.workflows import write_pipeline_yaml
+
+    config = _config(args)
+    path = write_pipeline_yaml(config, Path(args.output) / config.circuit.name)
+    print(f"{path}\n  submit with: az ml job create --file {path} --set name=train-{config.circuit.name.replace('_', '-')}-<build>")
+    return 0
+
+
 def cmd_register_data(args: argparse.Namespace) -> int:
     """Register the circuit's data snapshot (MLTable) at its cutoff date."""
     from sensor_pipelines.backends import open_workspace
@@ -270,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     many.add_argument("--force", action="store_true", help="rerun every node")
     many.add_argument("overrides", nargs="*", help="Hydra overrides for every circuit")
     many.set_defaults(func=cmd_train_changed)
+    pipeline_yaml = add("pipeline-yaml", cmd_pipeline_yaml, "Write the pipeline job YAML that `az ml job create` accepts.")
+    pipeline_yaml.add_argument("--output", default="build/pipelines", help="output folder (default: build/pipelines)")
     add("register-data", cmd_register_data, "Register the circuit's data snapshot as an MLTable asset.")
     add("generate-data", cmd_generate_data, "Write the circuit's sample data file if missing.")
     ui = add("ui", cmd_ui, "Open the MLflow UI on the env's store.")
@@ -317,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # azure-ai-ml warns about its own experimental classes on every import
+        logging.getLogger("azure").setLevel(logging.ERROR)
     try:
         return args.func(args)
     except UserError as exc:

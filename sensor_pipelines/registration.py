@@ -101,7 +101,9 @@ def format_plan(steps: list[PlanStep], title: str) -> str:
     lines = [title]
     for row in rows:
         lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + f"  {row[4]}".rstrip())
-    created = sum(s.action in ("create", "created") for s in steps)
-    lines.append(f"  {created} to create, {len(steps) - created} unchanged" if any(s.action == "create" for s in steps)
-                 else f"  {created} created, {len(steps) - created} unchanged")
+    counts: dict[str, int] = {}
+    for step in steps:
+        counts[step.action] = counts.get(step.action, 0) + 1
+    words = {"create": "to create", "created": "created", "none": "unchanged", "check, then create if missing": "to check"}
+    lines.append("  " + ", ".join(f"{n} {words.get(a, a)}" for a, n in counts.items()))
     return "\n".join(lines)

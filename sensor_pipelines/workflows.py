@@ -74,6 +74,7 @@ def train_circuit(config: RunConfig, workspace, force: bool = False, echo: Echo 
     from sensor_pipelines.lineage import git_sha
     from sensor_pipelines.pipelines.training import single_circuit_training
 
+    workspace.check_settings(for_runs=True)  # missing settings fail before anything is read or built
     asset = register_circuit_data(config, workspace, echo)
     circuit = config.circuit
     run_id = new_run_id("train", circuit.name, config.env.build_id)
@@ -96,6 +97,45 @@ def train_circuit(config: RunConfig, workspace, force: bool = False, echo: Echo 
         outcome.verdict = read_json(Path(run.node("evaluate").outputs["verdict"]) / "verdict.json")
         outcome.registration = read_json(Path(run.node("register").outputs["registration"]) / "registration.json")
     return outcome
+
+
+def write_pipeline_yaml(config: RunConfig, out_dir: Path) -> Path:
+    """Write the circuit's pipeline job YAML for ``az ml job create --file`` (and its config file).
+
+    The same ``single_circuit_training`` graph the DSL builds, with registered components
+    (``azureml:NAME:VERSION``), the data asset ``azureml:NAME:CUTOFF``, compute, experiment and
+    the ``cutoff_date`` tag; validated by loading it back with ``azure.ai.ml.load_job``.
+    """
+    import yaml
+    from azure.ai.ml import Input, load_job
+
+    from sensor_pipelines.backends.azure.workspace import bind_component_refs
+    from sensor_pipelines.config.files import write_circuit_run_config
+    from sensor_pipelines.lineage import git_sha
+    from sensor_pipelines.pipelines.training import single_circuit_training
+
+    circuit = config.circuit
+    out_dir = Path(out_dir)
+    config_file = write_circuit_run_config(config.circuit_run, out_dir / "circuit_config.json")
+    job = single_circuit_training(
+        circuit_config=Input(type="uri_file", path=str(config_file)),
+        training_data=Input(type="mltable", path=f"azureml:{circuit.name}:{circuit.cutoff_date}"),
+        data_asset_name=circuit.name, data_asset_version=circuit.cutoff_date,
+        build_id=config.env.build_id, git_sha=git_sha(config.project_root),
+    )
+    bind_component_refs(job)
+    compute = (config.env.azure.compute if config.env.azure else None) or "cpu-cluster"
+    job.settings.default_compute = compute
+    job.experiment_name = config.env.experiment_name
+    job.display_name = f"train-{circuit.name.replace('_', '-')}"
+    job.tags = {"circuit": circuit.name, "cutoff_date": circuit.cutoff_date, "build_id": config.env.build_id}
+    spec = job._to_dict()  # noqa: SLF001 (the SDK's own YAML form of the job)
+    spec["inputs"]["circuit_config"] = {"type": "uri_file", "path": f"./{config_file.name}"}  # uploaded by az ml
+    path = out_dir / "pipeline.yaml"
+    path.write_text("$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json\n"
+                    + yaml.safe_dump(spec, sort_keys=False))
+    load_job(source=path)  # raises on anything az ml would reject
+    return path
 
 
 def new_run_id(kind: str, circuit: str, build_id: str) -> str:

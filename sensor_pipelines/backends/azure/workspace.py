@@ -289,8 +289,7 @@ class AzureWorkspace:
                     )
                 checked.add((name, version))
             nodes[node_name] = (name, version, ports)
-        for node_name, (name, version, _) in nodes.items():  # all checked: now bind them
-            job.jobs[node_name]._component = f"azureml:{name}:{version}"  # noqa: SLF001 (see docstring)
+        bind_component_refs(job, {n: (name, version) for n, (name, version, _) in nodes.items()})
         return nodes
 
     def _node_results(self, run_id: str, nodes: dict[str, tuple[str, str, list[str]]],
@@ -461,6 +460,17 @@ def _parse_ref(reference: Any) -> tuple[str, str] | None:
     if not match:
         return None
     return (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
+
+
+def bind_component_refs(job, refs: dict[str, tuple[str, str]] | None = None) -> None:
+    """Point every node of a pipeline job at ``azureml:NAME:VERSION`` (its registered component).
+
+    ``Command.component`` has no setter; ``_component`` is what azure-ai-ml itself sets when
+    it resolves a node (``CachedNodeResolver``) and what it serialises as componentId.
+    """
+    for node_name, node in job.jobs.items():
+        name, version = (refs or {}).get(node_name) or (node.component.name, str(node.component.version))
+        node._component = f"azureml:{name}:{version}"  # noqa: SLF001 (see docstring)
 
 
 def _component_drift(existing, component, fingerprint: dict[str, str] | None) -> list[str]:

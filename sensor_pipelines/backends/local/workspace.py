@@ -34,6 +34,9 @@ class LocalWorkspace:
         self.root = Path(root).resolve()
         self.experiment_name = experiment_name
 
+    def check_settings(self, for_runs: bool = False) -> None:
+        """Nothing to check: a local workspace needs no settings or credentials."""
+
     # -- paths --------------------------------------------------------------------------------
     @property
     def tracking_uri(self) -> str:
