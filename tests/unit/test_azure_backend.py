@@ -368,6 +368,16 @@ def test_tracking_uri_and_model_tags(ws, fake):
     assert fake.models.items[("PLANT1_CIRC1_model", "1")].tags == {"a": "b", "validated": "true", "build_id": "123"}
 
 
+def test_latest_model_versions_for_the_plan(ws, fake):
+    from azure.ai.ml.entities import Model
+
+    for version, cutoff in (("1", "2025-11-09"), ("2", "2025-12-09")):
+        fake.models.create_or_update(Model(name="PLANT1_CIRC1_model", version=version, path="azureml://x",
+                                           tags={"cutoff_date": cutoff}))
+    latest = ws.latest_model_versions()
+    assert latest == {"PLANT1_CIRC1_model": {"version": 2, "tags": {"cutoff_date": "2025-12-09"}}}
+
+
 def test_train_circuit_runs_unchanged_on_the_azure_backend(project, fake, monkeypatch):
     from sensor_pipelines.config.loader import load_run_config
     from sensor_pipelines.workflows import format_training_summary, train_circuit

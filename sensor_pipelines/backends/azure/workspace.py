@@ -402,6 +402,18 @@ class AzureWorkspace:
         with azure_call(f"models.create_or_update {name}:{version}"):
             self.ml_client.models.create_or_update(model)
 
+    def latest_model_versions(self) -> dict[str, dict[str, Any]]:
+        """The latest version of every registered model: name -> {"version", "tags"}."""
+        self.check_settings()
+        latest: dict[str, dict[str, Any]] = {}
+        with azure_call("models.list"):
+            for model in self.ml_client.models.list():
+                versions = [m for m in self.ml_client.models.list(name=model.name) if str(m.version).isdigit()]
+                if versions:
+                    best = max(versions, key=lambda m: int(m.version))
+                    latest[model.name] = {"version": int(best.version), "tags": dict(best.tags or {})}
+        return latest
+
     # -- helpers ---------------------------------------------------------------------------------
     def _get(self, kind: str, name: str, version: str) -> Any | None:
         """``ml_client.<kind>.get(name, version)``; None when it does not exist."""
