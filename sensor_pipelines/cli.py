@@ -255,22 +255,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--circuit", required=True, help="circuit name, e.g. PLANT1_CIRC1 (conf/circuit/<name>.yaml)")
-        p.add_argument("--env", default="local", help="environment: conf/env/<env>.yaml (default: local)")
-        p.add_argument("--config-dir", default="conf", help="Hydra config folder (default: conf)")
-        p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=lstm_smoke model.epochs=5")
+    def add(name: str, func, circuit: str = "", config: bool = True) -> argparse.ArgumentParser:
+        """A verb; ``circuit``: "one" (--circuit) or "many" (--circuits); ``config``: env, conf and overrides."""
+        doc = func.__doc__.strip()
+        p = sub.add_parser(name, help=doc, description=doc)
+        if circuit == "one":
+            p.add_argument("--circuit", required=True, help="circuit name, e.g. PLANT1_CIRC1 (conf/circuit/<name>.yaml)")
+        elif circuit == "many":
+            p.add_argument("--circuits", default="", help="comma-separated circuits (default: all in conf/circuit)")
+        if config:
+            p.add_argument("--env", default="local", help="environment: conf/env/<env>.yaml (default: local)")
+            p.add_argument("--config-dir", default="conf", help="Hydra config folder (default: conf)")
+            p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=lstm_smoke model.epochs=5")
         p.set_defaults(func=func)
         return p
 
-    train = add("train", cmd_train, "Train, evaluate and register one circuit's model (single_circuit_training).")
+    train = add("train", cmd_train, circuit="one")
     train.add_argument("--force", action="store_true", help="rerun every node, even when nothing changed")
     train.add_argument("--result-file", help="also write the outcome as JSON here")
 
-    many = sub.add_parser("train-changed", help=cmd_train_changed.__doc__, description=cmd_train_changed.__doc__)
-    many.add_argument("--env", default="local", help="environment: conf/env/<env>.yaml (default: local)")
-    many.add_argument("--config-dir", default="conf", help="Hydra config folder (default: conf)")
+    many = add("train-changed", cmd_train_changed)
     many.add_argument("--max-parallel", type=int, default=0, help="circuits at once (default: the env's max_parallel)")
     pick = many.add_mutually_exclusive_group()
     pick.add_argument("--circuits", default="", help="comma-separated circuits instead of the changed ones")
@@ -280,51 +284,28 @@ def build_parser() -> argparse.ArgumentParser:
     many.add_argument("--target-branch", default="main", help="for detection when the changes file is missing")
     many.add_argument("--out-dir", default="build/train", help="results and logs (default: build/train)")
     many.add_argument("--force", action="store_true", help="rerun every node")
-    many.add_argument("overrides", nargs="*", help="Hydra overrides for every circuit")
-    many.set_defaults(func=cmd_train_changed)
-    pipeline_yaml = add("pipeline-yaml", cmd_pipeline_yaml, "Write the pipeline job YAML that `az ml job create` accepts.")
-    pipeline_yaml.add_argument("--output", default="build/pipelines", help="output folder (default: build/pipelines)")
-    add("register-data", cmd_register_data, "Register the circuit's data snapshot as an MLTable asset.")
-    add("generate-data", cmd_generate_data, "Write the circuit's sample data file if missing.")
-    ui = add("ui", cmd_ui, "Open the MLflow UI on the env's store.")
-    ui.add_argument("--port", type=int, default=5000)
 
-    register = sub.add_parser("register", help=cmd_register.__doc__, description=cmd_register.__doc__)
-    register.add_argument("--env", default="local", help="environment: conf/env/<env>.yaml (default: local)")
-    register.add_argument("--circuits", default="", help="comma-separated circuits (default: all in conf/circuit)")
+    gate = add("validate", cmd_validate)
+    gate.add_argument("--results", default="build/train/train_results.json",
+                      help="train_results.json of train-changed, or a folder of per-circuit result files")
+    gate.add_argument("--out-dir", default="build", help="where validation_report.json/.md go (default: build)")
+    gate.add_argument("--strict", action="store_true", help="exit non-zero unless every circuit validates")
+
+    add("plan", cmd_plan, circuit="many")
+    register = add("register", cmd_register, circuit="many")
     register.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    register.add_argument("--config-dir", default="conf", help="Hydra config folder (default: conf)")
-    register.add_argument("overrides", nargs="*", help="Hydra overrides")
-    register.set_defaults(func=cmd_register)
-
-    components = sub.add_parser("components", help=cmd_components.__doc__, description=cmd_components.__doc__)
-    components.add_argument("--output", default="build/components", help="output folder (default: build/components)")
-    components.set_defaults(func=cmd_components)
-
-    detect = sub.add_parser("detect-changes", help=cmd_detect_changes.__doc__, description=cmd_detect_changes.__doc__)
+    add("register-data", cmd_register_data, circuit="one")
+    add("generate-data", cmd_generate_data, circuit="one")
+    add("pipeline-yaml", cmd_pipeline_yaml, circuit="one").add_argument(
+        "--output", default="build/pipelines", help="output folder (default: build/pipelines)")
+    add("components", cmd_components, config=False).add_argument(
+        "--output", default="build/components", help="output folder (default: build/components)")
+    add("check-versions", cmd_check_versions, config=False)
+    detect = add("detect-changes", cmd_detect_changes, config=False)
     detect.add_argument("--target-branch", default="main", help="branch to compare with (default: main)")
     detect.add_argument("--output", default="build/changed_circuits.json")
     detect.add_argument("--repo", default=".", help="repository root (default: .)")
-    detect.set_defaults(func=cmd_detect_changes)
-
-    gate = sub.add_parser("validate", help=cmd_validate.__doc__, description=cmd_validate.__doc__)
-    gate.add_argument("--env", default="local", help="environment: conf/env/<env>.yaml (default: local)")
-    gate.add_argument("--config-dir", default="conf", help="Hydra config folder (default: conf)")
-    gate.add_argument("--results", default="build/train/train_results.json", help="train_results.json of train-changed, or a folder of per-circuit result files")
-    gate.add_argument("--out-dir", default="build", help="where validation_report.json/.md go (default: build)")
-    gate.add_argument("--strict", action="store_true", help="exit non-zero unless every circuit validates")
-    gate.add_argument("overrides", nargs="*", help="Hydra overrides")
-    gate.set_defaults(func=cmd_validate)
-
-    plan = sub.add_parser("plan", help=cmd_plan.__doc__, description=cmd_plan.__doc__)
-    plan.add_argument("--env", default="local", help="environment: conf/env/<env>.yaml (default: local)")
-    plan.add_argument("--config-dir", default="conf", help="Hydra config folder (default: conf)")
-    plan.add_argument("--circuits", default="", help="comma-separated circuits (default: all)")
-    plan.add_argument("overrides", nargs="*", help="Hydra overrides")
-    plan.set_defaults(func=cmd_plan)
-
-    check = sub.add_parser("check-versions", help=cmd_check_versions.__doc__, description=cmd_check_versions.__doc__)
-    check.set_defaults(func=cmd_check_versions)
+    add("ui", cmd_ui, circuit="one").add_argument("--port", type=int, default=5000)
     return parser
 
 
