@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from sensor_pipelines.config.schema import DataSource
-from sensor_pipelines.errors import DataError
+from sensor_pipelines.errors import AssetConflictError, DataError
 
 FLATLINE_MIN_STEPS = 12
 SPIKE_Z = 6.0
@@ -296,3 +296,14 @@ def content_hash(frame: pd.DataFrame) -> str:
     digest.update(json.dumps({"columns": header, "rows": len(frame)}).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()
+
+
+def ensure_same_snapshot(existing: dict, name: str, version: str, digest: str, where: str = "") -> dict:
+    """Return ``existing`` asset metadata if it holds ``digest``; else the immutable-version error."""
+    if existing.get("content_hash") != digest:
+        raise AssetConflictError(
+            f"Data asset {name}:{version} already exists{where} with different content "
+            f"(registered {existing.get('created_at')}, {existing.get('rows')} rows). "
+            f"Versions are immutable: set a new cutoff_date to register a new snapshot."
+        )
+    return existing

@@ -455,13 +455,9 @@ def _asset_meta(data) -> dict[str, Any]:
 
 
 def _check_same(existing: dict, name: str, version: str, digest: str) -> dict:
-    if existing.get("content_hash") != digest:
-        raise AssetConflictError(
-            f"Data asset {name}:{version} already exists in Azure ML with different content "
-            f"(registered {existing.get('created_at')}, {existing.get('rows')} rows). "
-            f"Versions are immutable: set a new cutoff_date to register a new snapshot."
-        )
-    return existing
+    from sensor_pipelines.data.snapshot import ensure_same_snapshot
+
+    return ensure_same_snapshot(existing, name, version, digest, where=" in Azure ML")
 
 
 def _parse_ref(reference: Any) -> tuple[str, str] | None:

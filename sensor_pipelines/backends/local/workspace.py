@@ -109,13 +109,9 @@ class LocalWorkspace:
 
     @staticmethod
     def _check_same(existing: dict, name: str, version: str, digest: str) -> dict:
-        if existing.get("content_hash") != digest:
-            raise AssetConflictError(
-                f"Data asset {name}:{version} already exists with different content "
-                f"(registered {existing.get('created_at')}, {existing.get('rows')} rows). "
-                f"Versions are immutable: set a new cutoff_date to register a new snapshot."
-            )
-        return existing
+        from sensor_pipelines.data.snapshot import ensure_same_snapshot
+
+        return ensure_same_snapshot(existing, name, version, digest)
 
     def data_input(self, name: str, version: str):
         """The pipeline input for a registered asset: its local MLTable folder."""
