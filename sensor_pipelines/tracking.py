@@ -7,15 +7,27 @@ Azure ML and the local runner both hand a component its run through
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
+import sys
 import time
 from typing import Any, Callable, Iterator
 
 
 @contextlib.contextmanager
 def component_run() -> Iterator:
-    """The active MLflow run, or the one the platform prepared, or a new one."""
+    """The active MLflow run, or the one the platform prepared, or a new one.
+
+    Also sends the library's progress logs (epochs, metrics) to the node's stdout log.
+    """
     import mlflow
+
+    library = logging.getLogger("sensor_pipelines")
+    if not library.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        library.addHandler(handler)
+        library.setLevel(logging.INFO)
 
     active = mlflow.active_run()
     if active is not None:
