@@ -9,6 +9,9 @@ OVERRIDES   ?=
 FORCE       ?=
 PORT        ?= 5000
 PYTEST_ARGS ?=
+LAB_PORT    ?= 8888
+QUICK       ?=
+ONLY        ?=
 
 BIN     := $(VENV)/bin
 CLI     := $(BIN)/sensor-pipelines
@@ -25,7 +28,7 @@ RETRY_FAILED ?=
 STRICT      ?=
 DRY_RUN_FLAG := $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run,)
 
-.PHONY: help venv train register-data register components check-versions detect-changes train-changed validate plan pipeline-yaml data ui test test-unit test-integration lint-imports bench clean
+.PHONY: help venv train register-data register components check-versions detect-changes train-changed validate plan pipeline-yaml data ui test test-unit test-integration lint-imports notebooks-test lab bench clean
 
 help: ## List the targets and their variables
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -94,9 +97,24 @@ test-integration: $(STAMP) ## Run the end-to-end pipeline tests on the local bac
 lint-imports: $(STAMP) ## Check the import layers (core never imports backends, azure or mldesigner)
 	$(BIN)/lint-imports
 
-bench: $(STAMP) ## Run the benchmarks and print their tables
-	$(BIN)/python bench/bench_training.py
-	$(BIN)/python bench/bench_cli.py
+notebooks-test: $(STAMP) ## Execute every notebook top to bottom with the smoke model (part of make test)
+	$(BIN)/python -m pytest tests/integration/test_notebooks.py $(PYTEST_ARGS)
+
+LAB_STAMP := $(VENV)/.lab-installed
+$(LAB_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[test,notebooks]"
+	@touch $@
+
+lab: $(LAB_STAMP) ## Start JupyterLab on notebooks/; its python3 kernel is the project's .venv [LAB_PORT=8888]
+	$(BIN)/jupyter lab --notebook-dir=notebooks --port $(LAB_PORT)
+
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[test,bench]"
+	@touch $@
+
+bench: $(BENCH_STAMP) ## Run every bench/bench_*.py and print one table (logs in build/bench/) [QUICK=1] [ONLY=accuracy,cli]
+	$(BIN)/python bench/run_all.py $(if $(filter 1 true yes,$(QUICK)),--quick,) $(if $(ONLY),--only $(ONLY),)
 
 clean: ## Remove the local workspaces and build outputs (keeps .venv)
 	rm -rf .mlops build

@@ -3,34 +3,25 @@
 Prints a table: figure, value, goal, pass/fail. Runs in a temporary copy of conf/,
 so the repository's own .mlops workspace is left alone.
 
-    python bench/bench_cli.py [--model lstm]
+    python bench/bench_cli.py [--model lstm] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "sensor_pipelines"]
-
-
-def timed(args: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
-    start = time.perf_counter()
-    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
-    return time.perf_counter() - start, proc
+from common import CLI, REPO, finish, timed
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="lstm", help="model profile for the pipeline runs (default: lstm)")
     parser.add_argument("--circuit", default="PLANT1_CIRC1")
+    parser.add_argument("--json", help="also write the rows as JSON here")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -51,14 +42,7 @@ def main() -> int:
         rows.append(("second run, nothing changed", f"{second_s:.1f} s", "all nodes reused", reused))
         ratio = second_s / first_s
         rows.append(("reused / first", f"{ratio:.1%}", "<= 10%", ratio <= 0.10))
-    print(f"machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores, "
-          f"Python {platform.python_version()}")
-    width = max(len(r[0]) for r in rows)
-    print(f"{'figure':<{width}}  {'value':>10}  {'goal':<18} result")
-    for name, value, goal, ok in rows:
-        verdict = "" if ok is None else ("pass" if ok else "FAIL")
-        print(f"{name:<{width}}  {value:>10}  {goal:<18} {verdict}")
-    return 0 if all(ok is not False for *_, ok in rows) else 1
+    return finish(rows, args.json)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "sensor_pipelines"]
+from common import CLI, REPO, finish, timed
+
+QUICK_ARGS = ["--circuits", "50", "--train-circuits", "10"]  # what bench/run_all.py --quick passes
 
 
 def make_fleet(root: Path, n: int) -> list[str]:
@@ -47,12 +47,6 @@ def make_fleet(root: Path, n: int) -> list[str]:
     subprocess.run([*git, "commit", "-qm", "fleet"], cwd=root, check=True)
     subprocess.run(["git", "checkout", "-q", "-b", "feature"], cwd=root, check=True)
     return names
-
-
-def timed(argv: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
-    start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
-    return time.perf_counter() - start, proc
 
 
 def node_work_seconds(run_dir: str) -> float:
@@ -96,14 +90,7 @@ def main() -> int:
                          len(completed) == len(chosen)))
             rows.append(("  sum of node work / parallelism", f"{ideal:.0f} s", "", None))
             rows.append(("  overhead beyond that", f"{overhead:.1%}", "< 20%", overhead < 0.20))
-    width = max(len(r[0]) for r in rows)
-    print(f"{'figure':<{width}}  {'value':>10}  {'goal':<22} result")
-    for name, value, goal, ok in rows:
-        print(f"{name:<{width}}  {value:>10}  {goal:<22} {'' if ok is None else ('pass' if ok else 'FAIL')}")
-    if args.json:
-        Path(args.json).write_text(json.dumps([{"figure": n, "value": v, "goal": g, "passed": ok}
-                                               for n, v, g, ok in rows], indent=2))
-    return 0 if all(ok is not False for *_, ok in rows) else 1
+    return finish(rows, args.json)
 
 
 if __name__ == "__main__":

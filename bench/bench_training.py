@@ -3,20 +3,19 @@ seasonal naive, and training time (the Keras fit incl. early stopping; TF import
 
 Prints a table: figure, value, goal, pass/fail. Writes nothing outside a temporary folder.
 
-    python bench/bench_training.py [--circuit PLANT1_CIRC1] [hydra overrides, e.g. model.lookback=48]
+    python bench/bench_training.py [--circuit PLANT1_CIRC1] [--json PATH] [hydra overrides, e.g. model.lookback=48]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, finish
+
 GOAL_RATIO = 0.85
 GOAL_SECONDS = 90.0
 
@@ -24,6 +23,7 @@ GOAL_SECONDS = 90.0
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--circuit", default="PLANT1_CIRC1")
+    parser.add_argument("--json", help="also write the rows as JSON here")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=lstm_smoke model.epochs=5")
     args = parser.parse_args()
 
@@ -50,8 +50,6 @@ def main() -> int:
 
     m, b = report["model"], report["baseline"]
     model = run.model
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}")
     print(f"model: {model.name} lookback {model.lookback} horizon {model.horizon} lstm {model.lstm_units} "
           f"dense {model.dense_units} batch {model.batch_size} stride {model.train_stride} lr {model.learning_rate} "
           f"epochs <= {model.epochs} patience {model.patience}")
@@ -69,12 +67,7 @@ def main() -> int:
         ("model RMSE / R² / MAPE", f"{m['rmse']:.2f} / {m['r2']:.3f} / {m['mape']:.1f}%", "", None),
         ("baseline RMSE / R² / MAPE", f"{b['rmse']:.2f} / {b['r2']:.3f} / {b['mape']:.1f}%", "", None),
     ]
-    width = max(len(r[0]) for r in rows)
-    print(f"{'figure':<{width}}  {'value':>22}  {'goal':<10} result")
-    for name, value, goal, ok in rows:
-        verdict = "" if ok is None else ("pass" if ok else "FAIL")
-        print(f"{name:<{width}}  {value:>22}  {goal:<10} {verdict}")
-    return 0 if all(ok is not False for *_, ok in rows) else 1
+    return finish(rows, args.json)
 
 
 if __name__ == "__main__":

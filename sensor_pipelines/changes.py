@@ -10,8 +10,9 @@ and the working tree (uncommitted and untracked files included):
   inherits from);
 - its data source file changed (when it lives in the repository);
 - the code its components run changed (``components_py/`` or the core library
-  ``sensor_pipelines/`` outside the CLI, workflows, backends and pipelines) or the
-  component environment spec (``sensor_pipelines/conda.yaml``).
+  ``sensor_pipelines/`` outside the orchestration modules listed in
+  ``fingerprint.NOT_COMPONENT_RUNTIME``: CLI, workflows, backends, pipelines, change
+  detection, fan-out, plan, registration, gate) or the component environment spec (``sensor_pipelines/conda.yaml``).
 
 Env files (``conf/env/``) do not retrain anything: they say where to run, not what.
 """

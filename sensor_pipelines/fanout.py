@@ -4,12 +4,18 @@ Each circuit runs as its own ``sensor-pipelines train`` process (locally the
 single-circuit pipeline; on Azure ML one pipeline job, submitted and streamed),
 so a failing or crashing circuit never takes the others down. Each process writes
 its result JSON; its output goes to a log file next to it.
+
+The processes are forked from a multiprocessing fork server that has already imported
+the CLI and the pipeline (azure-ai-ml, mldesigner, the components: seconds per
+process otherwise), where the platform has one; elsewhere they are spawned. Each child
+gets the caller's current environment variables and working directory.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
+import multiprocessing
+import os
 import sys
 import threading
 import time
@@ -36,12 +42,14 @@ def train_many(circuits: list[str], *, env: str, overrides: list[str], config_di
         result_file = out_dir / "results" / f"{circuit}.json"
         result_file.unlink(missing_ok=True)
         log_file = out_dir / "logs" / f"{circuit}.log"
-        argv = [sys.executable, "-m", "sensor_pipelines", "train", "--circuit", circuit, "--env", env,
-                "--config-dir", config_dir, "--result-file", str(result_file), *(["--force"] if force else []),
-                *overrides]
+        argv = ["train", "--circuit", circuit, "--env", env, "--config-dir", config_dir,
+                "--result-file", str(result_file), *(["--force"] if force else []), *overrides]
         start = time.monotonic()
-        with open(log_file, "w") as log:
-            code = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT).returncode
+        process = context.Process(target=_run_cli, args=(argv, str(log_file), dict(os.environ), os.getcwd()),
+                                  name=f"train-{circuit}")
+        process.start()
+        process.join()
+        code = process.exitcode
         seconds = round(time.monotonic() - start, 1)
         if result_file.is_file():
             result = read_json(result_file)
@@ -55,6 +63,7 @@ def train_many(circuits: list[str], *, env: str, overrides: list[str], config_di
             echo(f"[{done}/{len(circuits)}] {format_progress(result)}")
         return result
 
+    context = _process_context()
     echo(f"Training {len(circuits)} circuits, at most {max_parallel} at a time (logs in {out_dir / 'logs'})")
     results: dict[str, dict[str, Any]] = {}
     with ThreadPoolExecutor(max_workers=max_parallel) as pool:
@@ -64,6 +73,37 @@ def train_many(circuits: list[str], *, env: str, overrides: list[str], config_di
     ordered = [results[c] for c in circuits]
     write_json_atomic(out_dir / RESULTS_FILE, ordered)
     return ordered
+
+
+PRELOAD = ["sensor_pipelines.cli", "sensor_pipelines.workflows", "sensor_pipelines.pipelines.training"]
+
+
+def _process_context() -> multiprocessing.context.BaseContext:
+    """A fork server that preloads the CLI and the pipeline, or spawn where there is no fork server."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+def _run_cli(argv: list[str], log_file: str, environ: dict[str, str], cwd: str) -> None:
+    """Child process: ``sensor-pipelines <argv>`` with stdout and stderr in ``log_file``."""
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(cwd)
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    for stream in (1, 2):
+        os.dup2(fd, stream)
+    os.close(fd)
+    from sensor_pipelines.cli import main
+
+    try:
+        code = main(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    sys.exit(code)
 
 
 def failed_circuits(out_dir: Path) -> list[str]:

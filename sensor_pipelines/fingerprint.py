@@ -13,8 +13,10 @@ from typing import Any
 from sensor_pipelines.fileio import hash_path, hash_text
 
 LIBRARY_DIR = Path(__file__).resolve().parent
-# What components run: the core library, not the CLI, workflows, backends or pipelines.
-NOT_COMPONENT_RUNTIME = ("cli.py", "workflows.py", "__main__.py", "backends", "pipelines")
+# What components run: the core library, not the orchestration around it (CLI, workflows,
+# backends, pipelines, change detection, fan-out, planning, registration, the gate).
+NOT_COMPONENT_RUNTIME = ("cli.py", "workflows.py", "__main__.py", "backends", "pipelines", "changes.py",
+                         "detect_config_changes.py", "fanout.py", "plan.py", "registration.py", "gate.py")
 
 
 def component_source(command: str, code_dir: str | Path) -> Path | None:

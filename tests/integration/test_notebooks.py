@@ -13,11 +13,9 @@ import shutil
 import sys
 from pathlib import Path
 
+import nbclient  # the test extra installs nbformat, nbclient and ipykernel: a missing one fails here
+import nbformat
 import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
 
 pytestmark = pytest.mark.slow
 
