@@ -89,4 +89,6 @@ def test_version_check_catches_unbumped_changes(tmp_path, monkeypatch):
 
 def test_repository_record_is_current():
     """The committed record matches the code: a changed component needs a version bump."""
+    assert catalog.RECORD_FILE.is_file(), "components_py/registered_versions.json is committed"
+    assert set(catalog.read_record()) == {component.name for component in catalog.components()}
     assert catalog.version_problems() == []
