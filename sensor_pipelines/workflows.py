@@ -69,34 +69,47 @@ class TrainingOutcome:
 
 def train_circuit(config: RunConfig, workspace, force: bool = False, echo: Echo = print) -> TrainingOutcome:
     """Register the data asset, then run the single-circuit training pipeline."""
-    from sensor_pipelines.config.files import write_circuit_run_config
     from sensor_pipelines.fileio import read_json
-    from sensor_pipelines.lineage import git_sha
-    from sensor_pipelines.pipelines.training import single_circuit_training
 
     workspace.check_settings(for_runs=True)  # missing settings fail before anything is read or built
     asset = register_circuit_data(config, workspace, echo)
     circuit = config.circuit
     run_id = new_run_id("train", circuit.name, config.env.build_id)
-    config_file = write_circuit_run_config(config.circuit_run, workspace.runs_dir / run_id / "circuit_config.json")
-    from azure.ai.ml import Input
-
-    job = single_circuit_training(
-        circuit_config=Input(type="uri_file", path=str(config_file)),
-        training_data=workspace.data_input(asset.name, asset.version),
-        data_asset_name=asset.name,
-        data_asset_version=asset.version,
-        build_id=config.env.build_id,
-        git_sha=git_sha(config.project_root),
-    )
-    tags = {"circuit": circuit.name, "cutoff_date": circuit.cutoff_date, "build_id": config.env.build_id}
-    run = workspace.run_pipeline(job, run_id=run_id, tags=tags, force=force, echo=echo)
+    job = _training_job(config, workspace.runs_dir / run_id, workspace.data_input(asset.name, asset.version))
+    run = workspace.run_pipeline(job, run_id=run_id, tags=_job_tags(config), force=force, echo=echo)
     outcome = TrainingOutcome(circuit.name, run, asset)
     if run.succeeded:
         outcome.metrics = read_json(Path(run.node("train").outputs["metrics"]) / "metrics.json")
         outcome.verdict = read_json(Path(run.node("evaluate").outputs["verdict"]) / "verdict.json")
         outcome.registration = read_json(Path(run.node("register").outputs["registration"]) / "registration.json")
     return outcome
+
+
+CIRCUIT_CONFIG_FILE = "circuit_config.json"
+
+
+def _training_job(config: RunConfig, folder: Path, training_data):
+    """``single_circuit_training`` for the circuit, its resolved config written to ``folder``."""
+    from azure.ai.ml import Input
+
+    from sensor_pipelines.config.files import write_circuit_run_config
+    from sensor_pipelines.lineage import git_sha
+    from sensor_pipelines.pipelines.training import single_circuit_training
+
+    config_file = write_circuit_run_config(config.circuit_run, Path(folder) / CIRCUIT_CONFIG_FILE)
+    return single_circuit_training(
+        circuit_config=Input(type="uri_file", path=str(config_file)),
+        training_data=training_data,
+        data_asset_name=config.circuit.name,
+        data_asset_version=config.circuit.cutoff_date,
+        build_id=config.env.build_id,
+        git_sha=git_sha(config.project_root),
+    )
+
+
+def _job_tags(config: RunConfig) -> dict[str, str]:
+    circuit = config.circuit
+    return {"circuit": circuit.name, "cutoff_date": circuit.cutoff_date, "build_id": config.env.build_id}
 
 
 def write_pipeline_yaml(config: RunConfig, out_dir: Path) -> Path:
@@ -110,27 +123,18 @@ def write_pipeline_yaml(config: RunConfig, out_dir: Path) -> Path:
     from azure.ai.ml import Input, load_job
 
     from sensor_pipelines.backends.azure.workspace import bind_component_refs
-    from sensor_pipelines.config.files import write_circuit_run_config
-    from sensor_pipelines.lineage import git_sha
-    from sensor_pipelines.pipelines.training import single_circuit_training
 
     circuit = config.circuit
     out_dir = Path(out_dir)
-    config_file = write_circuit_run_config(config.circuit_run, out_dir / "circuit_config.json")
-    job = single_circuit_training(
-        circuit_config=Input(type="uri_file", path=str(config_file)),
-        training_data=Input(type="mltable", path=f"azureml:{circuit.name}:{circuit.cutoff_date}"),
-        data_asset_name=circuit.name, data_asset_version=circuit.cutoff_date,
-        build_id=config.env.build_id, git_sha=git_sha(config.project_root),
-    )
+    job = _training_job(config, out_dir, Input(type="mltable", path=f"azureml:{circuit.name}:{circuit.cutoff_date}"))
     bind_component_refs(job)
     compute = (config.env.azure.compute if config.env.azure else None) or "cpu-cluster"
     job.settings.default_compute = compute
     job.experiment_name = config.env.experiment_name
     job.display_name = f"train-{circuit.name.replace('_', '-')}"
-    job.tags = {"circuit": circuit.name, "cutoff_date": circuit.cutoff_date, "build_id": config.env.build_id}
+    job.tags = _job_tags(config)
     spec = job._to_dict()  # noqa: SLF001 (the SDK's own YAML form of the job)
-    spec["inputs"]["circuit_config"] = {"type": "uri_file", "path": f"./{config_file.name}"}  # uploaded by az ml
+    spec["inputs"]["circuit_config"] = {"type": "uri_file", "path": f"./{CIRCUIT_CONFIG_FILE}"}  # uploaded by az ml
     path = out_dir / "pipeline.yaml"
     path.write_text("$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json\n"
                     + yaml.safe_dump(spec, sort_keys=False))
