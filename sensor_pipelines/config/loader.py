@@ -30,6 +30,18 @@ def available(config_dir: str | Path, group: str) -> list[str]:
     return sorted(p.stem for p in (Path(config_dir) / group).glob("*.yaml"))
 
 
+def find_config_dir(start: str | Path | None = None) -> Path:
+    """The first ``conf/`` holding a ``config.yaml`` at or above ``start`` (default: the working folder).
+
+    Jupyter runs a notebook in ``notebooks/``; this finds the project's ``conf/`` from there.
+    """
+    start = Path(start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / DEFAULT_CONFIG_DIR / "config.yaml").is_file():
+            return folder / DEFAULT_CONFIG_DIR
+    raise UserError(f"No {DEFAULT_CONFIG_DIR}/config.yaml in {start} or any folder above it; pass the path of conf/")
+
+
 def check_circuit_name(name: str, config_dir: str | Path = DEFAULT_CONFIG_DIR) -> Path:
     """Return the circuit's config file, or raise a clear error for a bad or unknown name."""
     config_dir = Path(config_dir)

@@ -148,3 +148,16 @@ def test_batch_loading_equals_one_by_one(project):
         batch = load_run_configs(names, "local", overrides, config_dir=project / "conf")
         single = [load_run_config(n, "local", overrides, config_dir=project / "conf") for n in names]
         assert batch == single
+
+
+def test_find_config_dir_walks_up_from_a_subfolder(tmp_path):
+    from sensor_pipelines.config.loader import find_config_dir
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "conf").mkdir(parents=True)
+    (project / "conf/config.yaml").write_text("defaults: []\n")
+    (project / "notebooks/deep").mkdir(parents=True)
+    elsewhere.mkdir()
+    assert find_config_dir(project / "notebooks/deep") == (project / "conf").resolve()
+    with pytest.raises(UserError, match="No conf/config.yaml"):
+        find_config_dir(elsewhere)
