@@ -72,7 +72,8 @@ def cmd_train_changed(args: argparse.Namespace) -> int:
         open_workspace(env_config).ensure_tracking_store()  # once, before the fan-out (SQLite migrations race)
     max_parallel = args.max_parallel or (env_config.env.max_parallel if env_config else 5)
     results = train_many(circuits, env=args.env, overrides=args.overrides, config_dir=args.config_dir,
-                         max_parallel=max_parallel, out_dir=out_dir, force=args.force)
+                         max_parallel=max_parallel, out_dir=out_dir, force=args.force,
+                         keep_previous=args.retry_failed and not (args.circuits or args.all))
     print(format_results(results))
     return 1 if any(r.get("status") != "completed" for r in results) else 0
 
@@ -91,22 +92,15 @@ def _changed_circuits(changes_file, target_branch: str) -> list[str]:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Gather metrics of the trained circuits, check thresholds, tag models, write reports."""
-    import json
     from pathlib import Path
 
     from sensor_pipelines.backends import open_workspace
     from sensor_pipelines.config.loader import load_run_config
-    from sensor_pipelines.gate import run_gate
+    from sensor_pipelines.gate import read_results, run_gate
 
-    results_path = Path(args.results)
-    if results_path.is_dir():  # one result file per circuit (CI matrix jobs)
-        results = [json.loads(p.read_text()) for p in sorted(results_path.rglob("*.json"))]
-    elif results_path.is_file():
-        results = json.loads(results_path.read_text())
-    else:
-        raise UserError(f"no training results at {results_path}: run `make train-changed` first")
+    results = read_results(Path(args.results))
     if not results:
-        print(f"No training results in {results_path}: nothing to validate.")
+        print(f"No training results in {args.results}: nothing to validate.")
         return 0
     configs = {}
     for result in results:

@@ -13,7 +13,6 @@ gets the caller's current environment variables and working directory.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import sys
@@ -30,8 +29,17 @@ RESULTS_FILE = "train_results.json"
 
 
 def train_many(circuits: list[str], *, env: str, overrides: list[str], config_dir: str, max_parallel: int,
-               out_dir: Path, force: bool = False, echo: Echo = print) -> list[dict[str, Any]]:
-    """Train ``circuits`` in parallel processes; returns one result per circuit, in input order."""
+               out_dir: Path, force: bool = False, keep_previous: bool = False,
+               echo: Echo = print) -> list[dict[str, Any]]:
+    """Train ``circuits`` in parallel processes; returns one result per circuit, in input order.
+
+    Writes ``out_dir/train_results.json``; with ``keep_previous`` (a retry) the results of
+    the other circuits already there are kept, so the gate still sees the whole build.
+    """
+    from sensor_pipelines.errors import UserError
+
+    if max_parallel < 1:
+        raise UserError(f"max_parallel must be at least 1, got {max_parallel}")
     out_dir = Path(out_dir)
     (out_dir / "logs").mkdir(parents=True, exist_ok=True)
     done = 0
@@ -44,7 +52,7 @@ def train_many(circuits: list[str], *, env: str, overrides: list[str], config_di
         log_file = out_dir / "logs" / f"{circuit}.log"
         argv = ["train", "--circuit", circuit, "--env", env, "--config-dir", config_dir,
                 "--result-file", str(result_file), *(["--force"] if force else []), *overrides]
-        start = time.monotonic()
+        started, start = time.time(), time.monotonic()
         process = context.Process(target=_run_cli, args=(argv, str(log_file), dict(os.environ), os.getcwd()),
                                   name=f"train-{circuit}")
         process.start()
@@ -55,7 +63,7 @@ def train_many(circuits: list[str], *, env: str, overrides: list[str], config_di
             result = read_json(result_file)
         else:  # the process died before it could say anything (config error, crash)
             result = {"circuit": circuit, "status": "failed", "error": _tail(log_file)}
-        result.update(exit_code=code, seconds=seconds, log=str(log_file))
+        result.update(exit_code=code, seconds=seconds, log=str(log_file), started=started, ended=time.time())
         if code != 0 and result.get("status") == "completed":
             result["status"] = "failed"
         with lock:
@@ -68,10 +76,16 @@ def train_many(circuits: list[str], *, env: str, overrides: list[str], config_di
     results: dict[str, dict[str, Any]] = {}
     with ThreadPoolExecutor(max_workers=max_parallel) as pool:
         futures = {pool.submit(one, c): c for c in circuits}
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
+        try:
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+        except BaseException:  # Ctrl-C: start no more circuits (the running ones get the signal too)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     ordered = [results[c] for c in circuits]
-    write_json_atomic(out_dir / RESULTS_FILE, ordered)
+    previous = read_json(out_dir / RESULTS_FILE) if keep_previous and (out_dir / RESULTS_FILE).is_file() else []
+    merged = {r["circuit"]: r for r in previous} | {r["circuit"]: r for r in ordered}
+    write_json_atomic(out_dir / RESULTS_FILE, list(merged.values()))
     return ordered
 
 
@@ -164,4 +178,4 @@ def outcome_result(outcome) -> dict[str, Any]:
 
 
 def write_result(path: str | Path, result: dict[str, Any]) -> None:
-    write_json_atomic(path, json.loads(json.dumps(result, default=str)))
+    write_json_atomic(path, result)

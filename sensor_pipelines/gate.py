@@ -12,9 +12,35 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sensor_pipelines.errors import UserError
-from sensor_pipelines.fileio import write_json_atomic
+from sensor_pipelines.fileio import read_json, write_json_atomic, write_text_atomic
 
 Echo = Callable[[str], None]
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    """Training results: a ``train_results.json`` list, or a folder of per-circuit result files.
+
+    A folder (CI: one downloaded artifact folder per matrix job) is read one level deep,
+    ``*.json`` and ``*/*.json``; files that are not training results are skipped.
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted([*path.glob("*.json"), *path.glob("*/*.json")])
+    elif path.is_file():
+        files = [path]
+    else:
+        raise UserError(f"no training results at {path}: run `make train-changed` first")
+    results = []
+    for file in files:
+        try:
+            data = read_json(file)
+        except ValueError as exc:
+            raise UserError(f"{file}: not JSON ({exc})") from exc
+        entries = [e for e in (data if isinstance(data, list) else [data]) if isinstance(e, dict) and "circuit" in e]
+        if not entries and path.is_file():
+            raise UserError(f"{file}: not a training results file (no entries with a 'circuit')")
+        results += entries
+    return results
 
 
 def gate_circuit(result: dict[str, Any], config, workspace) -> dict[str, Any]:
@@ -45,18 +71,20 @@ def gate_circuit(result: dict[str, Any], config, workspace) -> dict[str, Any]:
 def run_gate(results: list[dict[str, Any]], configs: dict[str, Any], workspace, build_id: str, out_dir: Path,
              echo: Echo = print) -> list[dict[str, Any]]:
     """Check every circuit, tag its model version, write validation_report.json and .md."""
-    rows = []
-    for result in results:
-        row = gate_circuit(result, configs.get(result["circuit"]), workspace)
+    rows = [gate_circuit(result, configs.get(result["circuit"]), workspace) for result in results]
+    for row in rows:  # a model that cannot be tagged fails closed; the others are still tagged
         if row["model_name"] and row["model_version"]:
-            workspace.set_model_version_tags(row["model_name"], str(row["model_version"]),
-                                             {"validated": "true" if row["validated"] else "false",
-                                              "build_id": build_id})
-        rows.append(row)
+            try:
+                workspace.set_model_version_tags(row["model_name"], str(row["model_version"]),
+                                                 {"validated": "true" if row["validated"] else "false",
+                                                  "build_id": build_id})
+            except UserError as exc:
+                row.update(validated=False, error=f"tagging failed: {exc}")
     out_dir = Path(out_dir)
+    report = format_report(rows, build_id)
     write_json_atomic(out_dir / "validation_report.json", {"build_id": build_id, "circuits": rows})
-    (out_dir / "validation_report.md").write_text(format_report(rows, build_id))
-    echo(format_report(rows, build_id))
+    write_text_atomic(out_dir / "validation_report.md", report)
+    echo(report)
     return rows
 
 
