@@ -12,7 +12,7 @@ and the working tree (uncommitted and untracked files included):
 - the code its components run changed (``components_py/`` or the core library
   ``sensor_pipelines/`` outside the orchestration modules listed in
   ``fingerprint.NOT_COMPONENT_RUNTIME``: CLI, workflows, backends, pipelines, change
-  detection, fan-out, plan, registration, gate) or the component environment spec (``sensor_pipelines/conda.yaml``).
+  detection, fan-out, plan, registration, gate, the Hydra loader) or the component environment spec (``sensor_pipelines/conda.yaml``).
 
 Env files (``conf/env/``) do not retrain anything: they say where to run, not what.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from sensor_pipelines.errors import UserError
-from sensor_pipelines.fingerprint import NOT_COMPONENT_RUNTIME
+from sensor_pipelines.fingerprint import is_component_runtime
 
 CIRCUIT_DIR = "conf/circuit"
 
@@ -118,7 +118,7 @@ def _is_component_code(path: str) -> bool:
         return False
     if parts[0] == "components_py":
         return True
-    return parts[0] == "sensor_pipelines" and len(parts) > 1 and parts[1] not in NOT_COMPONENT_RUNTIME
+    return parts[0] == "sensor_pipelines" and len(parts) > 1 and is_component_runtime(Path(*parts[1:]))
 
 
 def detect_changed_circuits(root: str | Path = ".", target_branch: str = "main") -> list[CircuitChange]:

@@ -15,8 +15,16 @@ from sensor_pipelines.fileio import hash_path, hash_text
 LIBRARY_DIR = Path(__file__).resolve().parent
 # What components run: the core library, not the orchestration around it (CLI, workflows,
 # backends, pipelines, change detection, fan-out, planning, registration, the gate).
+# the Hydra loader too: components read the resolved config file (config/files.py), never conf/.
 NOT_COMPONENT_RUNTIME = ("cli.py", "workflows.py", "__main__.py", "backends", "pipelines", "changes.py",
-                         "detect_config_changes.py", "fanout.py", "plan.py", "registration.py", "gate.py")
+                         "detect_config_changes.py", "fanout.py", "plan.py", "registration.py", "gate.py",
+                         "config/loader.py")
+
+
+def is_component_runtime(relative: str | Path) -> bool:
+    """Whether a path relative to ``sensor_pipelines/`` is code that components run."""
+    relative = Path(relative)
+    return relative.parts[0] not in NOT_COMPONENT_RUNTIME and relative.as_posix() not in NOT_COMPONENT_RUNTIME
 
 
 def component_source(command: str, code_dir: str | Path) -> Path | None:
@@ -27,9 +35,7 @@ def component_source(command: str, code_dir: str | Path) -> Path | None:
 
 def library_hash() -> str:
     """Hash of the library code components run (the core modules)."""
-    files = sorted(
-        f for f in LIBRARY_DIR.rglob("*.py") if f.relative_to(LIBRARY_DIR).parts[0] not in NOT_COMPONENT_RUNTIME
-    )
+    files = sorted(f for f in LIBRARY_DIR.rglob("*.py") if is_component_runtime(f.relative_to(LIBRARY_DIR)))
     return hash_text(*(f"{f.relative_to(LIBRARY_DIR).as_posix()}:{hash_path(f)}" for f in files))
 
 

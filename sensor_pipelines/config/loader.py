@@ -91,7 +91,11 @@ def load_run_configs(
     args = lambda c: [f"circuit={c}", f"env={env}", *overrides]  # noqa: E731
     (base, base_choices), = _compose(config_dir, [args(circuits[0])])
     composed = {circuits[0]: (base, base_choices)}
-    touches_circuit = any(o.lstrip("+~").startswith("circuit") for o in overrides)
+    # the shortcut is only exact when nothing outside the circuit's own file reads the circuit
+    others = [config_dir / "config.yaml", *(config_dir / g / f"{base_choices[g]}.yaml" for g in ("env", "model")
+                                            if base_choices.get(g))]
+    touches_circuit = (any(o.lstrip("+~").startswith("circuit") or "${circuit" in o for o in overrides)
+                       or any("${circuit" in p.read_text() for p in others if p.is_file()))
     slow = []
     for circuit in circuits[1:]:
         node = None if touches_circuit else _plain_circuit(config_dir / "circuit" / f"{circuit}.yaml")
@@ -109,7 +113,10 @@ def _plain_circuit(path: Path) -> dict | None:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    data = yaml.safe_load(path.read_text())
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        return None  # Hydra composes it and reports the error with the file
     if not isinstance(data, dict) or "defaults" in data:
         return None
     try:
@@ -119,6 +126,7 @@ def _plain_circuit(path: Path) -> dict | None:
 
 
 def _compose(config_dir: Path, override_lists: list[list[str]]) -> list[tuple[dict, dict]]:
+    import yaml
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf import OmegaConf, open_dict
@@ -133,6 +141,8 @@ def _compose(config_dir: Path, override_lists: list[list[str]]) -> list[tuple[di
                 with open_dict(cfg):
                     del cfg["hydra"]
                 results.append((OmegaConf.to_container(cfg, resolve=True), choices))
+    except yaml.YAMLError:
+        raise ConfigError([_first_invalid_yaml(config_dir)]) from None
     except (HydraException, OmegaConfBaseException) as exc:
         lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
         message = lines[0]
@@ -146,6 +156,20 @@ def _compose(config_dir: Path, override_lists: list[list[str]]) -> list[tuple[di
             message += f" (available: {', '.join(options)})"
         raise ConfigError([f"{config_dir.name}/: {message}"]) from None
     return results
+
+
+def _first_invalid_yaml(config_dir: Path) -> str:
+    """'conf/<file>: line N: <problem>' for the first YAML file under conf/ that does not parse."""
+    import yaml
+
+    for path in sorted(config_dir.rglob("*.yaml")):
+        try:
+            yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f"line {mark.line + 1}: " if mark else ""
+            return f"{config_dir.name}/{path.relative_to(config_dir)}: {line}not valid YAML ({getattr(exc, 'problem', exc)})"
+    return f"{config_dir.name}/: not valid YAML"
 
 
 def validate(raw: dict, choices: dict, config_dir: Path) -> RunConfig:

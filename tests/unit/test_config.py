@@ -150,6 +150,26 @@ def test_batch_loading_equals_one_by_one(project):
         assert batch == single
 
 
+def test_batch_loading_when_the_env_reads_the_circuit(project):
+    env = project / "conf/env/local.yaml"
+    env.write_text(env.read_text().replace("experiment_name:", "experiment_name: exp-${circuit.plant_id}  #", 1))
+    from sensor_pipelines.config.loader import load_run_configs
+
+    names = available(project / "conf", "circuit")
+    batch = load_run_configs(names, "local", [], config_dir=project / "conf")
+    assert [c.env.experiment_name for c in batch] == [f"exp-{n.split('_')[0]}" for n in names]
+
+
+def test_malformed_yaml_names_the_file_and_line(project):
+    from sensor_pipelines.config.loader import load_run_configs
+
+    (project / "conf/circuit/PLANT1_CIRC2.yaml").write_text("plant_id: PLANT1\ncircuit_id: [CIRC2\n")
+    for load in (lambda: load_run_config("PLANT1_CIRC2", config_dir=project / "conf"),
+                 lambda: load_run_configs(["PLANT1_CIRC1", "PLANT1_CIRC2"], config_dir=project / "conf")):
+        with pytest.raises(ConfigError, match=r"conf/circuit/PLANT1_CIRC2.yaml: line 3: not valid YAML"):
+            load()
+
+
 def test_find_config_dir_walks_up_from_a_subfolder(tmp_path):
     from sensor_pipelines.config.loader import find_config_dir
 
