@@ -74,16 +74,15 @@ def test_regular_frame_names_missing_columns():
 
 
 def test_scaler_is_fitted_on_train_rows_only():
+    """Through prepare_training_data, the path training takes: later rows never move the scaler."""
     frame = sine_frame()
-    spec = spec_from_config(run_config())
-    values = regular_frame(frame, spec)
-    split = split_chronologically(len(values), 0.15, 0.15)
-    fitted = fit_scaler(values, spec, split.train_end)
-    leaked = values.copy()
-    leaked.iloc[split.train_end :] *= 100.0  # validation and test rows must not move the scaler
-    assert fit_scaler(leaked, spec, split.train_end).to_dict() == fitted.to_dict()
-    assert fitted.mean["load"] == pytest.approx(values["load"].iloc[: split.train_end].mean())
-    assert fitted.std["temp"] == pytest.approx(values["temp"].iloc[: split.train_end].std(ddof=0))
+    data = prepare_training_data(run_config(), frame)
+    train_end = data.split.train_end
+    changed = frame.copy()
+    changed.loc[train_end:, ["load", "temp"]] *= 100.0  # validation and test rows (the frame is regular)
+    assert prepare_training_data(run_config(), changed).spec.to_dict() == data.spec.to_dict()
+    assert data.spec.mean["load"] == pytest.approx(data.values["load"].iloc[:train_end].mean())
+    assert data.spec.std["temp"] == pytest.approx(data.values["temp"].iloc[:train_end].std(ddof=0))
 
 
 def test_windows_hold_the_past_the_future_calendar_and_the_next_targets():
