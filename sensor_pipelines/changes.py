@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from sensor_pipelines.errors import UserError
+from sensor_pipelines.fileio import write_text_atomic
 from sensor_pipelines.fingerprint import is_component_runtime
 
 CIRCUIT_DIR = "conf/circuit"
@@ -121,6 +122,9 @@ def _is_component_code(path: str) -> bool:
     return parts[0] == "sensor_pipelines" and len(parts) > 1 and is_component_runtime(Path(*parts[1:]))
 
 
+MATRIX_FILE = "matrix.json"
+
+
 def detect_changed_circuits(root: str | Path = ".", target_branch: str = "main") -> list[CircuitChange]:
     """Circuits to retrain (new, modified) and deleted ones, sorted by name."""
     root = Path(root).resolve()
@@ -166,11 +170,20 @@ def _change(data: dict, name: str, change_type: str, reasons: list[str]) -> Circ
 
 
 def write_changes(changes: list[CircuitChange], path: str | Path) -> Path:
-    """Write ``changed_circuits.json`` (the reference flow's format)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([c.to_dict() for c in changes], indent=2) + "\n")
+    """Write ``changed_circuits.json`` (the reference flow's format), and ``matrix.json`` beside it."""
+    path = write_text_atomic(path, json.dumps([c.to_dict() for c in changes], indent=2) + "\n")
+    write_text_atomic(path.with_name(MATRIX_FILE), json.dumps(devops_matrix(changes), indent=2) + "\n")
     return path
+
+
+def circuits_to_train(path: str | Path) -> list[str]:
+    """The circuits of a ``changed_circuits.json`` that are new or modified (deleted ones are never trained)."""
+    try:
+        entries = json.loads(Path(path).read_text())
+        return [f"{e['plant_id']}_{e['circuit_id']}" for e in entries if e["change_type"] != "deleted"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: not a changed_circuits.json ({type(exc).__name__}: {exc}); "
+                        f"run `make detect-changes` again") from None
 
 
 def format_changes(changes: list[CircuitChange]) -> str:

@@ -48,7 +48,7 @@ def cmd_train_changed(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from sensor_pipelines.backends import open_workspace
-    from sensor_pipelines.config.loader import available, load_run_config
+    from sensor_pipelines.config.loader import available
     from sensor_pipelines.fanout import failed_circuits, format_results, train_many
 
     out_dir = Path(args.out_dir)
@@ -66,10 +66,14 @@ def cmd_train_changed(args: argparse.Namespace) -> int:
     if not circuits:
         print("No changed circuits: nothing to train.")
         return 0
-    env_config = load_run_config(circuits[0], args.env, args.overrides, config_dir=args.config_dir) \
-        if circuits[0] in available(args.config_dir, "circuit") else None
-    if env_config is not None and env_config.env.backend == "local":
-        open_workspace(env_config).ensure_tracking_store()  # once, before the fan-out (SQLite migrations race)
+    # the env's settings come from the first circuit that composes; a circuit whose config is broken
+    # fails on its own in the fan-out, like any other failing circuit
+    env_config = next((c for c in (_config_or_none(name, args) for name in circuits) if c is not None), None)
+    if env_config is not None:
+        workspace = open_workspace(env_config)
+        workspace.check_settings(for_runs=True)  # missing Azure settings: one error, not one per circuit
+        if env_config.env.backend == "local":
+            workspace.ensure_tracking_store()  # once, before the fan-out (SQLite migrations race)
     max_parallel = args.max_parallel or (env_config.env.max_parallel if env_config else 5)
     results = train_many(circuits, env=args.env, overrides=args.overrides, config_dir=args.config_dir,
                          max_parallel=max_parallel, out_dir=out_dir, force=args.force,
@@ -80,14 +84,11 @@ def cmd_train_changed(args: argparse.Namespace) -> int:
 
 def _changed_circuits(changes_file, target_branch: str) -> list[str]:
     """Circuits to train from changed_circuits.json (detected now when the file is missing)."""
-    import json
-
-    from sensor_pipelines.changes import detect_changed_circuits, write_changes
+    from sensor_pipelines.changes import circuits_to_train, detect_changed_circuits, write_changes
 
     if not changes_file.is_file():
         write_changes(detect_changed_circuits(".", target_branch), changes_file)
-    entries = json.loads(changes_file.read_text())
-    return [f"{e['plant_id']}_{e['circuit_id']}" for e in entries if e["change_type"] != "deleted"]
+    return circuits_to_train(changes_file)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -95,20 +96,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from sensor_pipelines.backends import open_workspace
-    from sensor_pipelines.config.loader import load_run_config
+    from sensor_pipelines.config.loader import load_run_configs
     from sensor_pipelines.gate import read_results, run_gate
 
     results = read_results(Path(args.results))
     if not results:
         print(f"No training results in {args.results}: nothing to validate.")
         return 0
-    configs = {}
-    for result in results:
-        try:
-            configs[result["circuit"]] = load_run_config(result["circuit"], args.env, args.overrides,
-                                                          config_dir=args.config_dir)
-        except UserError:
-            configs[result["circuit"]] = None  # fails closed in the gate
+    names = list(dict.fromkeys(r["circuit"] for r in results))
+    try:
+        configs = dict(zip(names, load_run_configs(names, args.env, args.overrides, config_dir=args.config_dir)))
+    except UserError:  # one bad config: compose one by one, the bad one fails closed in the gate
+        configs = {name: _config_or_none(name, args) for name in names}
     any_config = next((c for c in configs.values() if c is not None), None)
     if any_config is None:
         raise UserError("no circuit of the training results has a valid config")
@@ -118,6 +117,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"error: validation gate failed (STRICT): {failed}", file=sys.stderr)
         return 1
     return 0
+
+
+def _config_or_none(circuit: str, args: argparse.Namespace):
+    from sensor_pipelines.config.loader import load_run_config
+
+    try:
+        return load_run_config(circuit, args.env, args.overrides, config_dir=args.config_dir)
+    except UserError:
+        return None
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -224,17 +232,14 @@ def cmd_detect_changes(args: argparse.Namespace) -> int:
     """Write build/changed_circuits.json: circuits changed against the target branch."""
     import json
     import os
-    from pathlib import Path
 
-    from sensor_pipelines.changes import detect_changed_circuits, devops_matrix, format_changes, write_changes
+    from sensor_pipelines.changes import MATRIX_FILE, detect_changed_circuits, devops_matrix, format_changes, write_changes
 
     changes = detect_changed_circuits(args.repo, args.target_branch)
     path = write_changes(changes, args.output)
     matrix = devops_matrix(changes)
-    matrix_path = Path(path).with_name("matrix.json")
-    matrix_path.write_text(json.dumps(matrix, indent=2) + "\n")
     print(format_changes(changes))
-    print(f"wrote {path} and {matrix_path}")
+    print(f"wrote {path} and {path.with_name(MATRIX_FILE)}")
     if os.environ.get("TF_BUILD"):  # Azure DevOps: hand the matrix to the training stage
         print(f"##vso[task.setvariable variable=matrix;isOutput=true]{json.dumps(matrix)}")
         print(f"##vso[task.setvariable variable=hasChanges;isOutput=true]{'true' if matrix else 'false'}")

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from sensor_pipelines.config.schema import RunConfig
 from sensor_pipelines.errors import UserError
+from sensor_pipelines.fileio import write_text_atomic
 
 Echo = Callable[[str], None]
 
@@ -69,8 +70,6 @@ class TrainingOutcome:
 
 def train_circuit(config: RunConfig, workspace, force: bool = False, echo: Echo = print) -> TrainingOutcome:
     """Register the data asset, then run the single-circuit training pipeline."""
-    from sensor_pipelines.fileio import read_json
-
     workspace.check_settings(for_runs=True)  # missing settings fail before anything is read or built
     asset = register_circuit_data(config, workspace, echo)
     circuit = config.circuit
@@ -79,9 +78,10 @@ def train_circuit(config: RunConfig, workspace, force: bool = False, echo: Echo 
     run = workspace.run_pipeline(job, run_id=run_id, tags=_job_tags(config), force=force, echo=echo)
     outcome = TrainingOutcome(circuit.name, run, asset)
     if run.succeeded:
-        outcome.metrics = read_json(Path(run.node("train").outputs["metrics"]) / "metrics.json")
-        outcome.verdict = read_json(Path(run.node("evaluate").outputs["verdict"]) / "verdict.json")
-        outcome.registration = read_json(Path(run.node("register").outputs["registration"]) / "registration.json")
+        outcome.metrics = workspace.pipeline_output_json(run.run_id, "train", "metrics", "metrics.json")
+        outcome.verdict = workspace.pipeline_output_json(run.run_id, "evaluate", "verdict", "verdict.json")
+        outcome.registration = workspace.pipeline_output_json(run.run_id, "register", "registration",
+                                                              "registration.json")
     return outcome
 
 
@@ -121,6 +121,8 @@ def write_pipeline_yaml(config: RunConfig, out_dir: Path) -> Path:
     """
     import yaml
     from azure.ai.ml import Input, load_job
+    from azure.ai.ml.exceptions import ValidationException
+    from marshmallow import ValidationError as MarshmallowValidationError
 
     from sensor_pipelines.backends.azure.workspace import bind_component_refs
 
@@ -136,9 +138,16 @@ def write_pipeline_yaml(config: RunConfig, out_dir: Path) -> Path:
     spec = job._to_dict()  # noqa: SLF001 (the SDK's own YAML form of the job)
     spec["inputs"]["circuit_config"] = {"type": "uri_file", "path": f"./{CIRCUIT_CONFIG_FILE}"}  # uploaded by az ml
     path = out_dir / "pipeline.yaml"
-    path.write_text("$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json\n"
-                    + yaml.safe_dump(spec, sort_keys=False))
-    load_job(source=path)  # raises on anything az ml would reject
+    draft = write_text_atomic(out_dir / ".pipeline.draft.yaml",
+                              "$schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json\n"
+                              + yaml.safe_dump(spec, sort_keys=False))
+    try:
+        load_job(source=draft)  # anything az ml would reject fails here, and no pipeline.yaml is left
+    except (ValidationException, MarshmallowValidationError) as exc:
+        draft.unlink()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"pipeline YAML for {circuit.name} rejected by azure-ai-ml: {first}") from None
+    draft.replace(path)
     return path
 
 

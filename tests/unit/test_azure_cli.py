@@ -37,9 +37,38 @@ def test_register_without_settings_is_one_clear_error(project, no_azure, capsys)
 
 
 def test_train_on_azure_without_settings_fails_before_any_work(project, no_azure, capsys):
-    assert main(["train", "--circuit", "PLANT1_CIRC1", "--env", "dev", "--config-dir", str(project / "conf")]) == 2
-    assert "AZURE_SUBSCRIPTION_ID" in capsys.readouterr().err
+    result = project / "build/results/PLANT1_CIRC1.json"
+    assert main(["train", "--circuit", "PLANT1_CIRC1", "--env", "dev", "--config-dir", str(project / "conf"),
+                 "--result-file", str(result)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "AZURE_SUBSCRIPTION_ID" in err and "AZUREML_WORKSPACE_DEV" in err
     assert not (project / "data").exists()
+    saved = yaml.safe_load(result.read_text())  # CI's matrix job still leaves a result for the gate
+    assert saved["circuit"] == "PLANT1_CIRC1" and saved["status"] == "failed" and "AZURE_SUBSCRIPTION_ID" in saved["error"]
+
+
+def test_train_changed_on_azure_without_settings_is_one_error_before_the_fan_out(project, no_azure, capsys):
+    out = project / "build/train"
+    assert main(["train-changed", "--env", "dev", "--circuits", "PLANT1_CIRC1,PLANT1_CIRC2", "--config-dir",
+                 str(project / "conf"), "--out-dir", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "AZURE_SUBSCRIPTION_ID" in err
+    assert not out.exists()  # no circuit was started
+
+
+def test_pipeline_yaml_rejected_by_the_sdk_is_one_line_and_leaves_no_file(project, no_azure, capsys, monkeypatch):
+    from azure.ai.ml.exceptions import ValidationException
+
+    def reject(source):
+        raise ValidationException(message="Compute 'x' is not valid\nmore detail", no_personal_data_message="bad")
+
+    monkeypatch.setattr("azure.ai.ml.load_job", reject)
+    out = project / "build/pipelines"
+    assert main(["pipeline-yaml", "--circuit", "PLANT1_CIRC1", "--env", "dev", "--config-dir", str(project / "conf"),
+                 "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: pipeline YAML for PLANT1_CIRC1 rejected by azure-ai-ml: Compute 'x' is not valid"
+    assert not list((out / "PLANT1_CIRC1").glob("*.yaml"))
 
 
 def test_pipeline_yaml_is_what_az_ml_accepts(project, no_azure, capsys, monkeypatch):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sensor_pipelines.changes import detect_changed_circuits, write_changes
+from sensor_pipelines.changes import CircuitChange, circuits_to_train, detect_changed_circuits, write_changes
 from sensor_pipelines.errors import UserError
 
 from ..conftest import REPO
@@ -106,3 +106,16 @@ def test_shallow_clone_fetches_the_target_branch(repo, tmp_path):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", "feature", f"file://{repo}", str(clone)], check=True)
     assert [c.name for c in detect_changed_circuits(clone, "main")] == ["PLANT1_CIRC1"]
+
+
+def test_changes_file_round_trips_and_a_bad_one_is_one_clear_error(tmp_path):
+    changes = [CircuitChange("PLANT1", "CIRC1", "2025-12-09", "modified"),
+               CircuitChange("PLANT1", "CIRC2", "2025-12-08", "deleted")]
+    path = write_changes(changes, tmp_path / "build/changed_circuits.json")
+    assert circuits_to_train(path) == ["PLANT1_CIRC1"]  # deleted circuits are never trained
+    assert json.loads((tmp_path / "build/matrix.json").read_text()) == {
+        "PLANT1_CIRC1": {"CIRCUIT": "PLANT1_CIRC1", "CUTOFF_DATE": "2025-12-09", "CHANGE_TYPE": "modified"}}
+    for text in ("[{", '[{"plant_id": "PLANT1"}]', '{"not": "a list"}'):
+        path.write_text(text)
+        with pytest.raises(UserError, match="not a changed_circuits.json"):
+            circuits_to_train(path)

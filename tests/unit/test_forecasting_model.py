@@ -59,7 +59,10 @@ def test_training_writes_model_metrics_and_plots(trained):
     assert report["baseline"]["name"] == "seasonal_naive_168"
     assert report["mae_ratio"] == pytest.approx(report["model"]["mae"] / report["baseline"]["mae"])
     assert 1 <= report["epochs_run"] <= 2 and report["n_train_windows"] >= 10 and report["n_test_windows"] >= 5
-    assert len(report["test_origins"]) == 2 and report["test_origins"][0].endswith("T23:00:00")
+    data = prepare_training_data(trained["config"], trained["frame"])
+    first_last = data.values.index[data.test[[0, -1]]]
+    assert report["test_origins"] == [ts.isoformat() for ts in first_last]
+    assert report["n_test_windows"] == len(data.test) and report["test_origins"][0].endswith("T23:00:00")
     for name in ("best.keras", "training_curve.png", "forecast_vs_actual.png"):
         assert (root / "artifacts" / name).stat().st_size > 0
     assert (root / "model/MLmodel").is_file()
@@ -129,8 +132,14 @@ def test_evaluation_of_the_saved_model_matches_training(trained, tmp_path):
     assert metrics["n_test_windows"] == report["n_test_windows"]
     assert metrics["test_origins"] == report["test_origins"]
     verdict = write_verdict(trained["config"], trained["frame"], trained["root"] / "model", tmp_path)
-    assert read_json(tmp_path / "verdict.json")["passed"] == verdict["passed"]
-    assert [c["metric"] for c in verdict["checks"]] == ["mae", "rmse", "r2"]
+    assert read_json(tmp_path / "verdict.json") == json.loads(json.dumps(verdict))
+    limits = trained["config"].circuit.thresholds
+    assert [(c["metric"], c["op"], c["limit"]) for c in verdict["checks"]] == [
+        ("mae", "<", limits.mae_max), ("rmse", "<", limits.rmse_max), ("r2", ">", limits.r2_min)]
+    for check in verdict["checks"]:
+        assert check["value"] == pytest.approx(metrics["model"][check["metric"]], abs=1e-4)
+        assert check["passed"] == (check["value"] < check["limit"] if check["op"] == "<" else check["value"] > check["limit"])
+    assert verdict["passed"] == all(c["passed"] for c in verdict["checks"])
     assert verdict["metrics"]["model"]["mae"] == pytest.approx(report["model"]["mae"], abs=1e-4)
 
 
