@@ -12,9 +12,10 @@ PYTEST_ARGS ?=
 LAB_PORT    ?= 8888
 QUICK       ?=
 ONLY        ?=
+VERBOSE     ?=
 
 BIN     := $(VENV)/bin
-CLI     := $(BIN)/sensor-pipelines
+CLI     := $(BIN)/sensor-pipelines $(if $(filter 1 true yes,$(VERBOSE)),--verbose,)
 STAMP   := $(VENV)/.installed
 FORCE_FLAG := $(if $(filter 1 true yes,$(FORCE)),--force,)
 

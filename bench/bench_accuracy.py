@@ -75,12 +75,12 @@ def evaluate_circuit(circuit: str, overrides: list[str], window_weeks: int) -> C
     """Train the circuit's model and score it and both baselines on its test windows."""
     import keras
 
-    from sensor_pipelines.config.loader import load_run_config
-    from sensor_pipelines.data.sample import generate_sample_readings
-    from sensor_pipelines.data.snapshot import prepare_snapshot
-    from sensor_pipelines.forecasting.metrics import regression_metrics
-    from sensor_pipelines.forecasting.pyfunc import forecast_history
-    from sensor_pipelines.forecasting.training import (
+    from sensor_pipelines.cli.compose import load_run_config
+    from sensor_pipelines.core.data.sample import generate_sample_readings
+    from sensor_pipelines.core.data.snapshot import prepare_snapshot
+    from sensor_pipelines.core.forecasting.metrics import regression_metrics
+    from sensor_pipelines.core.forecasting.pyfunc import forecast_history
+    from sensor_pipelines.core.forecasting.training import (
         BEST_CHECKPOINT,
         prepare_training_data,
         score_test_windows,

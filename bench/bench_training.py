@@ -27,10 +27,10 @@ def main() -> int:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=lstm_smoke model.epochs=5")
     args = parser.parse_args()
 
-    from sensor_pipelines.config.loader import load_run_config
-    from sensor_pipelines.data.sample import generate_sample_readings
-    from sensor_pipelines.data.snapshot import prepare_snapshot
-    from sensor_pipelines.forecasting.training import train_circuit_model
+    from sensor_pipelines.cli.compose import load_run_config
+    from sensor_pipelines.core.data.sample import generate_sample_readings
+    from sensor_pipelines.core.data.snapshot import prepare_snapshot
+    from sensor_pipelines.core.forecasting.training import train_circuit_model
 
     run = load_run_config(args.circuit, overrides=args.overrides, config_dir=REPO / "conf").circuit_run
     source = run.circuit.data

@@ -1,6 +1,6 @@
 """``python -m sensor_pipelines.detect_config_changes [--target-branch main]`` (reference name).
 
-The same as ``sensor-pipelines detect-changes``; see sensor_pipelines.changes for what counts.
+The same as ``sensor-pipelines detect-changes``; see sensor_pipelines.fleet.changes for what counts.
 """
 
 import sys

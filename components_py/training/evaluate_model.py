@@ -5,7 +5,7 @@ from mldesigner import Input, Output, command_component
 from components_py import CODE_ROOT, ENVIRONMENT
 
 
-@command_component(name="evaluate_model", version="1.0.0", environment=ENVIRONMENT, code=CODE_ROOT,
+@command_component(name="evaluate_model", version="1.0.1", environment=ENVIRONMENT, code=CODE_ROOT,
                    display_name="Evaluate model")
 def evaluate_model(
     circuit_config: Input(type="uri_file", description="Resolved circuit + model config (thresholds inside)"),
@@ -16,10 +16,10 @@ def evaluate_model(
     """Recompute test metrics from the saved model and write the validation verdict."""
     from pathlib import Path
 
-    from sensor_pipelines.config.files import read_circuit_run_config
-    from sensor_pipelines.data.mltable import read_mltable
-    from sensor_pipelines.forecasting.evaluation import write_verdict
-    from sensor_pipelines.tracking import component_run
+    from sensor_pipelines.core.config.files import read_circuit_run_config
+    from sensor_pipelines.core.data.mltable import read_mltable
+    from sensor_pipelines.core.forecasting.evaluation import write_verdict
+    from sensor_pipelines.core.tracking import component_run
 
     with component_run():
         write_verdict(read_circuit_run_config(circuit_config), read_mltable(training_data),

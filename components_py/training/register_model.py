@@ -5,7 +5,7 @@ from mldesigner import Input, Output, command_component
 from components_py import CODE_ROOT, ENVIRONMENT
 
 
-@command_component(name="register_model", version="1.0.0", environment=ENVIRONMENT, code=CODE_ROOT,
+@command_component(name="register_model", version="1.0.1", environment=ENVIRONMENT, code=CODE_ROOT,
                    display_name="Register model")
 def register_model(
     circuit_config: Input(type="uri_file", description="Resolved circuit + model config"),
@@ -21,8 +21,8 @@ def register_model(
     """Register ``{PLANT}_{CIRCUIT}_model`` (next version) tagged with lineage and validation."""
     from pathlib import Path
 
-    from sensor_pipelines.config.files import read_circuit_run_config
-    from sensor_pipelines.registry import register_circuit_model
+    from sensor_pipelines.core.config.files import read_circuit_run_config
+    from sensor_pipelines.core.model_registry import register_circuit_model
 
     register_circuit_model(read_circuit_run_config(circuit_config), model_dir=Path(trained_model),
                            verdict_dir=Path(verdict), registration_dir=Path(registration),

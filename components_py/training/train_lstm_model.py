@@ -5,7 +5,7 @@ from mldesigner import Input, Output, command_component
 from components_py import CODE_ROOT, ENVIRONMENT
 
 
-@command_component(name="train_lstm_model", version="1.0.0", environment=ENVIRONMENT, code=CODE_ROOT,
+@command_component(name="train_lstm_model", version="1.0.1", environment=ENVIRONMENT, code=CODE_ROOT,
                    display_name="Train LSTM model")
 def train_lstm_model(
     circuit_config: Input(type="uri_file", description="Resolved circuit + model config"),
@@ -17,10 +17,10 @@ def train_lstm_model(
     """Train the circuit's LSTM forecaster and log it to MLflow."""
     from pathlib import Path
 
-    from sensor_pipelines.config.files import read_circuit_run_config
-    from sensor_pipelines.data.mltable import read_mltable
-    from sensor_pipelines.forecasting.training import train_circuit_model
-    from sensor_pipelines.tracking import component_run
+    from sensor_pipelines.core.config.files import read_circuit_run_config
+    from sensor_pipelines.core.data.mltable import read_mltable
+    from sensor_pipelines.core.forecasting.training import train_circuit_model
+    from sensor_pipelines.core.tracking import component_run
 
     with component_run():
         train_circuit_model(read_circuit_run_config(circuit_config), read_mltable(training_data),

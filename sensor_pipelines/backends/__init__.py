@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sensor_pipelines.config.schema import RunConfig
-from sensor_pipelines.errors import UserError
+from sensor_pipelines.core.config.schema import RunConfig
+from sensor_pipelines.core.errors import UserError
 
 
 def open_workspace(config: RunConfig):

@@ -6,8 +6,8 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from sensor_pipelines.fileio import read_json, write_json_atomic
-from sensor_pipelines.fingerprint import code_hash, component_source, interface_hash
+from sensor_pipelines.core.fileio import read_json, write_json_atomic
+from sensor_pipelines.core.provenance import code_hash, component_source, interface_hash
 
 COMPONENT_MODULES = (
     "components_py.training.train_lstm_model",
@@ -95,7 +95,7 @@ def compile_components(output: Path) -> list[Path]:
 
     from azure.ai.ml import load_component
 
-    from sensor_pipelines.errors import UserError
+    from sensor_pipelines.core.errors import UserError
 
     root = RECORD_FILE.parents[1]
     output = Path(output).resolve()

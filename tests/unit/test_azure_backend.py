@@ -14,10 +14,11 @@ from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 
 from sensor_pipelines.backends.azure.settings import env_variables
 from sensor_pipelines.backends.azure.workspace import AzureWorkspace
-from sensor_pipelines.config.schema import AzureSettings, EnvConfig
-from sensor_pipelines.data.mltable import read_mltable
-from sensor_pipelines.data.snapshot import content_hash
-from sensor_pipelines.errors import AssetConflictError, UserError
+from sensor_pipelines.backends.base import ModelVersion
+from sensor_pipelines.core.config.schema import AzureSettings, EnvConfig
+from sensor_pipelines.core.data.mltable import read_mltable
+from sensor_pipelines.core.data.snapshot import content_hash
+from sensor_pipelines.core.errors import AssetConflictError, UserError
 from tests.fakes.azure_ml import FakeMLClient
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,7 +81,7 @@ def _training_job(ws: AzureWorkspace, tmp_path: Path):
 def test_env_variables_are_read_from_the_env_file():
     names = env_variables(REPO / "conf" / "env" / "test.yaml")
     assert names == {"subscription_id": "AZURE_SUBSCRIPTION_ID", "resource_group": "AZURE_RESOURCE_GROUP",
-                     "workspace_name": "AZUREML_WORKSPACE_TEST", "registry_name": "AZUREML_REGISTRY",
+                     "workspace_name": "AZUREML_WORKSPACE_TEST",
                      "compute": "AZUREML_COMPUTE"}
 
 
@@ -102,7 +103,7 @@ def test_missing_compute_blocks_a_run_before_it_is_built(fake, tmp_path):
 
 
 def test_hydra_dev_env_without_variables_names_them(project, monkeypatch):
-    from sensor_pipelines.config.loader import load_run_config
+    from sensor_pipelines.cli.compose import load_run_config
 
     for name in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_DEV"):
         monkeypatch.delenv(name, raising=False)
@@ -156,10 +157,10 @@ def test_register_data_asset_creates_one_immutable_mltable(ws, fake):
     assert sorted(p.name for p in uploaded.iterdir()) == ["MLTable", "data.parquet"]
     assert read_mltable(uploaded).equals(_frame())
     assert not Path(data.path).exists()  # the temp folder is gone once uploaded
-    assert meta["rows"] == 4 and meta["quality"] == {"rows_out": 4} and meta["path"].startswith("azureml://")
+    assert meta.rows == 4 and meta.quality == {"rows_out": 4} and meta.path.startswith("azureml://")
 
     again, created = ws.register_data_asset(ASSET, CUTOFF, _frame(), {"rows_out": 4})
-    assert not created and again["content_hash"] == meta["content_hash"]
+    assert not created and again.content_hash == meta.content_hash
     assert len(fake.data.created) == 1
 
     with pytest.raises(AssetConflictError, match=f"{ASSET}:{CUTOFF} already exists in Azure ML with different"):
@@ -178,7 +179,7 @@ def test_concurrent_registration_of_the_same_content_is_a_no_op(ws, fake):
 
     fake.data.create_or_update = someone_else_first
     meta, created = ws.register_data_asset(ASSET, CUTOFF, _frame(), {})
-    assert not created and meta["content_hash"] == content_hash(_frame())
+    assert not created and meta.content_hash == content_hash(_frame())
 
 
 def test_data_input_references_the_registered_asset(ws):
@@ -193,12 +194,15 @@ def test_data_input_references_the_registered_asset(ws):
 
 
 def test_environment_registered_once_and_again_when_its_spec_changes(ws, fake, tmp_path, monkeypatch):
-    from sensor_pipelines import environment as spec
+    from sensor_pipelines.core import runtime_env as spec
 
     env, created = ws.ensure_environment()
-    assert created
-    assert (env.name, env.version, env.image) == (spec.ENVIRONMENT_NAME, spec.environment_version(), spec.BASE_IMAGE)
-    assert env.conda_file["dependencies"][0] == "python=3.11"
+    assert created and (env.kind, env.name, env.version) == ("environment", spec.ENVIRONMENT_NAME,
+                                                             spec.environment_version())
+    entity = fake.environments.created[-1]
+    assert (entity.name, entity.version, entity.image) == (env.name, env.version, spec.BASE_IMAGE)
+    assert ":latest" not in entity.image
+    assert entity.conda_file["dependencies"][0] == "python=3.11"
     _, created = ws.ensure_environment()
     assert not created and len(fake.environments.created) == 1
 
@@ -208,26 +212,26 @@ def test_environment_registered_once_and_again_when_its_spec_changes(ws, fake, t
     env2, created = ws.ensure_environment()
     assert created and env2.version != env.version
     assert env2.version == spec.environment_version(changed)
-    assert env2.conda_file["dependencies"][-1]["pip"] != env.conda_file["dependencies"][-1]["pip"]
+    assert fake.environments.created[-1].conda_file["dependencies"][-1]["pip"] != entity.conda_file["dependencies"][-1]["pip"]
     assert [len(v) for v in fake.created().values()] == [0, 2, 0, 0]  # only the environment changed
 
 
 def test_components_registered_once_at_their_pinned_versions(ws, fake):
     components = _training_components()
-    fingerprint = {"version": "1.0.0", "interface": "i1", "code": "c1"}
+    fingerprint = {"version": "1.0.1", "interface": "i1", "code": "c1"}
     for component in components:
         registered, created = ws.ensure_component(component, fingerprint)
         assert created and (registered.name, registered.version) == (component.name, component.version)
-    assert [(c.name, c.version) for c in fake.components.created] == [(n, "1.0.0") for n in TRAINING]
+    assert [(c.name, c.version) for c in fake.components.created] == [(n, "1.0.1") for n in TRAINING]
     assert all(c.tags["fingerprint_code"] == "c1" for c in fake.components.created)
     assert "fingerprint_code" not in (components[0].tags or {})  # the shared component is untouched
     for component in components:
         assert ws.ensure_component(component, fingerprint)[1] is False
     assert len(fake.components.created) == 3
 
-    with pytest.raises(AssetConflictError, match="train_lstm_model:1.0.0 .* other code; bump its version"):
+    with pytest.raises(AssetConflictError, match="train_lstm_model:1.0.1 .* other code; bump its version"):
         ws.ensure_component(components[0], {**fingerprint, "code": "c2"})
-    fake.components.items[("evaluate_model", "1.0.0")].environment = (
+    fake.components.items[("evaluate_model", "1.0.1")].environment = (
         "azureml:/subscriptions/s/resourceGroups/r/providers/Microsoft.MachineLearningServices/workspaces/w/"
         "environments/sensor-forecasting-env/versions/000000000000")
     with pytest.raises(AssetConflictError, match="environment sensor-forecasting-env:000000000000"):
@@ -259,11 +263,11 @@ def test_run_pipeline_submits_the_job_bound_to_registered_components(ws, fake, t
     assert props["inputs"]["training_data"] == {"uri": f"azureml:{ASSET}:{CUTOFF}", "jobInputType": "mltable"}
     assert props["inputs"]["data_asset_version"]["value"] == CUTOFF
     assert {name: node["componentId"] for name, node in props["jobs"].items()} == {
-        "train": "azureml:train_lstm_model:1.0.0",
-        "evaluate": "azureml:evaluate_model:1.0.0",
-        "register": "azureml:register_model:1.0.0",
+        "train": "azureml:train_lstm_model:1.0.1",
+        "evaluate": "azureml:evaluate_model:1.0.1",
+        "register": "azureml:register_model:1.0.1",
     }
-    assert submitted._to_dict()["jobs"]["train"]["component"] == "azureml:train_lstm_model:1.0.0"
+    assert submitted._to_dict()["jobs"]["train"]["component"] == "azureml:train_lstm_model:1.0.1"
 
     assert fake.jobs.streamed == [submitted.name]
     assert run.status == "completed" and run.succeeded and not run.reused_all and run.failed_node is None
@@ -304,8 +308,8 @@ def test_azure_ai_ml_resolves_the_bound_job_to_registered_versions(ws, fake):
     props = wire_body(job._to_rest_object())["properties"]
     scope = "/subscriptions/sub-id/resourceGroups/rg-sensors/providers/Microsoft.MachineLearningServices/workspaces/" \
             "mlw-sensors-dev"
-    assert props["jobs"]["train"]["componentId"] == f"{scope}/components/train_lstm_model/versions/1.0.0"
-    assert props["jobs"]["register"]["componentId"] == f"{scope}/components/register_model/versions/1.0.0"
+    assert props["jobs"]["train"]["componentId"] == f"{scope}/components/train_lstm_model/versions/1.0.1"
+    assert props["jobs"]["register"]["componentId"] == f"{scope}/components/register_model/versions/1.0.1"
     assert props["inputs"]["training_data"]["uri"] == f"{scope}/data/{ASSET}/versions/{CUTOFF}"
     assert props["settings"]["default_compute"] == f"{scope}/computes/cpu-cluster"
 
@@ -323,7 +327,7 @@ def test_failed_job_is_a_failed_result_not_an_exception(ws, fake, tmp_path):
 def test_unregistered_component_stops_the_run_before_submission(ws, fake, tmp_path):
     ws.register_data_asset(ASSET, CUTOFF, _frame(), {})
     ws.ensure_environment()
-    with pytest.raises(UserError, match=r"train_lstm_model:1.0.0 is not registered .*`make register ENV=dev`"):
+    with pytest.raises(UserError, match=r"train_lstm_model:1.0.1 is not registered .*`make register ENV=dev`"):
         ws.run_pipeline(_training_job(ws, tmp_path), run_id="train-PLANT1-CIRC1-123-x", tags={})
     assert fake.jobs.submitted == []
 
@@ -375,12 +379,13 @@ def test_latest_model_versions_for_the_plan(ws, fake):
         fake.models.create_or_update(Model(name="PLANT1_CIRC1_model", version=version, path="azureml://x",
                                            tags={"cutoff_date": cutoff}))
     latest = ws.latest_model_versions()
-    assert latest == {"PLANT1_CIRC1_model": {"version": 2, "tags": {"cutoff_date": "2025-12-09"}}}
+    assert latest == {"PLANT1_CIRC1_model": ModelVersion("PLANT1_CIRC1_model", 2, {"cutoff_date": "2025-12-09"})}
 
 
 def test_train_circuit_runs_unchanged_on_the_azure_backend(project, fake, monkeypatch):
-    from sensor_pipelines.config.loader import load_run_config
-    from sensor_pipelines.workflows import format_training_summary, train_circuit
+    from sensor_pipelines.cli.compose import load_run_config
+    from sensor_pipelines.app.training import train_circuit
+    from sensor_pipelines.cli.training import format_training_summary
 
     monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "00000000-0000-0000-0000-000000000000")
     monkeypatch.setenv("AZURE_RESOURCE_GROUP", "rg-sensors")
@@ -404,7 +409,7 @@ def test_train_circuit_runs_unchanged_on_the_azure_backend(project, fake, monkey
     fake.jobs.create_or_update = submit
     outcome = train_circuit(config, ws, echo=lambda _: None)
 
-    assert outcome.data_asset.created and fake.data.created[0].version == CUTOFF
+    assert outcome.data.created and fake.data.created[0].version == CUTOFF
     [job] = fake.jobs.submitted
     assert job.name.startswith("train-PLANT1-CIRC1-123-") and job.tags["cutoff_date"] == CUTOFF
     config_path = fake.jobs.sent[job.name]["properties"]["inputs"]["circuit_config"]["uri"]
@@ -424,9 +429,9 @@ LIVE_VARIABLES = ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORK
                     reason=f"needs a live Azure ML workspace: set {', '.join(LIVE_VARIABLES)}")
 def test_live_training_job_in_the_dev_workspace(tmp_path):
     """Register everything and train PLANT1_CIRC1 on the dev workspace's compute (minutes, costs money)."""
-    from sensor_pipelines.config.loader import load_run_config
+    from sensor_pipelines.cli.compose import load_run_config
     from sensor_pipelines.pipelines.catalog import components, fingerprint
-    from sensor_pipelines.workflows import train_circuit
+    from sensor_pipelines.app.training import train_circuit
 
     shutil.copytree(REPO / "conf", tmp_path / "conf")
     config = load_run_config(ASSET, "dev", ["model=lstm_smoke"], config_dir=tmp_path / "conf")

@@ -7,7 +7,7 @@ import re
 
 import yaml
 
-from sensor_pipelines.changes import CircuitChange, devops_matrix
+from sensor_pipelines.fleet.changes import CircuitChange, devops_matrix
 
 from ..conftest import REPO
 
@@ -72,7 +72,7 @@ def test_detect_changes_emits_the_matrix_as_an_output_variable(tmp_path, monkeyp
     from sensor_pipelines.cli import main
 
     monkeypatch.setenv("TF_BUILD", "True")
-    monkeypatch.setattr("sensor_pipelines.changes.detect_changed_circuits",
+    monkeypatch.setattr("sensor_pipelines.fleet.changes.detect_changed_circuits",
                         lambda root, branch: [CircuitChange("PLANT1", "CIRC1", "2025-12-09", "new")])
     assert main(["detect-changes", "--output", str(tmp_path / "changed_circuits.json")]) == 0
     out = capsys.readouterr().out

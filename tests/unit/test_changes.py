@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sensor_pipelines.changes import CircuitChange, circuits_to_train, detect_changed_circuits, write_changes
-from sensor_pipelines.errors import UserError
+from sensor_pipelines.fleet.changes import CircuitChange, circuits_to_train, detect_changed_circuits, write_changes
+from sensor_pipelines.core.errors import UserError
 
 from ..conftest import REPO
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from azure.ai.ml import load_component
 
-from sensor_pipelines import environment
-from sensor_pipelines.fileio import read_json, write_json_atomic
+from sensor_pipelines.core import runtime_env as environment
+from sensor_pipelines.core.fileio import read_json, write_json_atomic
 from sensor_pipelines.pipelines import catalog
 
 
@@ -68,7 +68,7 @@ def test_environment_spec_satisfies_pyproject():
             continue
         if req.name.lower() in pins:
             assert req.specifier.contains(pins[req.name.lower()]), f"{req} vs conda.yaml {pins[req.name.lower()]}"
-    assert {"tensorflow-cpu", "pandas", "scikit-learn", "mlflow", "mldesigner"} <= set(pins)
+    assert {"tensorflow-cpu", "pandas", "mlflow", "mldesigner"} <= set(pins)
 
 
 def test_version_check_catches_unbumped_changes(tmp_path, monkeypatch):
@@ -77,10 +77,10 @@ def test_version_check_catches_unbumped_changes(tmp_path, monkeypatch):
     assert catalog.version_problems(record) == []
 
     data = read_json(record)
-    data["evaluate_model"]["code"] = "0" * 64  # the code changed since 1.0.0 was recorded
+    data["evaluate_model"]["code"] = "0" * 64  # the code changed since 1.0.1 was recorded
     write_json_atomic(record, data)
     problems = catalog.version_problems(record)
-    assert len(problems) == 1 and problems[0].startswith("evaluate_model 1.0.0: code changed")
+    assert len(problems) == 1 and problems[0].startswith("evaluate_model 1.0.1: code changed")
 
     data["evaluate_model"]["version"] = "0.9.0"  # recorded an older version: the current one is a bump
     write_json_atomic(record, data)

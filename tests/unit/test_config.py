@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sensor_pipelines.config.files import config_hash, read_circuit_run_config, write_circuit_run_config
-from sensor_pipelines.config.loader import available, load_run_config
-from sensor_pipelines.errors import ConfigError, UserError
+from sensor_pipelines.core.config.files import config_hash, read_circuit_run_config, write_circuit_run_config
+from sensor_pipelines.cli.compose import available, load_run_config
+from sensor_pipelines.core.errors import ConfigError, UserError
 
 from ..conftest import REPO
 
@@ -141,7 +141,7 @@ def test_batch_loading_equals_one_by_one(project):
     data["model_overrides"] = {"lookback": 48}
     data["description"] = "${oc.env:HOME,home}"
     path.write_text(yaml.safe_dump(data))
-    from sensor_pipelines.config.loader import load_run_configs
+    from sensor_pipelines.cli.compose import load_run_configs
 
     names = available(project / "conf", "circuit")
     for overrides in ([], ["model=lstm_smoke"], ["circuit.cutoff_date=2025-11-30"]):
@@ -153,7 +153,7 @@ def test_batch_loading_equals_one_by_one(project):
 def test_batch_loading_when_the_env_reads_the_circuit(project):
     env = project / "conf/env/local.yaml"
     env.write_text(env.read_text().replace("experiment_name:", "experiment_name: exp-${circuit.plant_id}  #", 1))
-    from sensor_pipelines.config.loader import load_run_configs
+    from sensor_pipelines.cli.compose import load_run_configs
 
     names = available(project / "conf", "circuit")
     batch = load_run_configs(names, "local", [], config_dir=project / "conf")
@@ -161,7 +161,7 @@ def test_batch_loading_when_the_env_reads_the_circuit(project):
 
 
 def test_malformed_yaml_names_the_file_and_line(project):
-    from sensor_pipelines.config.loader import load_run_configs
+    from sensor_pipelines.cli.compose import load_run_configs
 
     (project / "conf/circuit/PLANT1_CIRC2.yaml").write_text("plant_id: PLANT1\ncircuit_id: [CIRC2\n")
     for load in (lambda: load_run_config("PLANT1_CIRC2", config_dir=project / "conf"),
@@ -171,7 +171,7 @@ def test_malformed_yaml_names_the_file_and_line(project):
 
 
 def test_find_config_dir_walks_up_from_a_subfolder(tmp_path):
-    from sensor_pipelines.config.loader import find_config_dir
+    from sensor_pipelines.cli.compose import find_config_dir
 
     project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
     (project / "conf").mkdir(parents=True)

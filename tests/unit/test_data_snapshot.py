@@ -1,4 +1,4 @@
-"""Rules of sensor_pipelines.data.snapshot on tiny synthetic frames."""
+"""Rules of sensor_pipelines.core.data.snapshot on tiny synthetic frames."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sensor_pipelines.config.schema import DataSource
-from sensor_pipelines.data.sample import generate_sample_readings
-from sensor_pipelines.data.snapshot import (
+from sensor_pipelines.core.config.schema import DataSource
+from sensor_pipelines.core.data.sample import generate_sample_readings
+from sensor_pipelines.core.data.snapshot import (
     QualityReport,
     content_hash,
     count_flatlines,
@@ -18,7 +18,7 @@ from sensor_pipelines.data.snapshot import (
     prepare_snapshot,
     read_source,
 )
-from sensor_pipelines.errors import DataError, UserError
+from sensor_pipelines.core.errors import DataError, UserError
 
 CUTOFF = "2024-01-02"
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sensor_pipelines.config.schema import CircuitConfig, CircuitRunConfig, DataSource, ModelConfig, Thresholds
-from sensor_pipelines.errors import DataError
-from sensor_pipelines.forecasting.features import (
+from sensor_pipelines.core.config.schema import CircuitConfig, CircuitRunConfig, DataSource, ModelConfig, Thresholds
+from sensor_pipelines.core.errors import DataError
+from sensor_pipelines.core.forecasting.features import (
     calendar_features,
     complete_origins,
     fit_scaler,
@@ -18,7 +18,7 @@ from sensor_pipelines.forecasting.features import (
     spec_from_config,
     split_chronologically,
 )
-from sensor_pipelines.forecasting.training import prepare_training_data
+from sensor_pipelines.core.forecasting.training import prepare_training_data
 
 
 def sine_frame(days: int = 60, seed: int = 0, start: str = "2025-01-06") -> pd.DataFrame:

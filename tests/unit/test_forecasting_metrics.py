@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from sensor_pipelines.config.schema import Thresholds
-from sensor_pipelines.forecasting.evaluation import apply_thresholds
-from sensor_pipelines.forecasting.metrics import forecast_report, regression_metrics, seasonal_naive
+from sensor_pipelines.core.config.schema import Thresholds
+from sensor_pipelines.core.forecasting.evaluation import apply_thresholds
+from sensor_pipelines.core.forecasting.metrics import forecast_report, regression_metrics, seasonal_naive
 
 LIMITS = Thresholds(mae_max=2.0, rmse_max=3.0, r2_min=0.8)
 

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sensor_pipelines.errors import DataError
-from sensor_pipelines.fileio import read_json
-from sensor_pipelines.forecasting.evaluation import evaluate_saved_model, write_verdict
-from sensor_pipelines.forecasting.features import FeatureSpec, make_windows, regular_frame, unscale_target
-from sensor_pipelines.forecasting.training import prepare_training_data, train_circuit_model
+from sensor_pipelines.core.errors import DataError
+from sensor_pipelines.core.fileio import read_json
+from sensor_pipelines.core.forecasting.evaluation import evaluate_saved_model, write_verdict
+from sensor_pipelines.core.forecasting.features import FeatureSpec, make_windows, regular_frame, unscale_target
+from sensor_pipelines.core.forecasting.training import prepare_training_data, train_circuit_model
 from tests.unit.test_forecasting_features import run_config, sine_frame
 
 

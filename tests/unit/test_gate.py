@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from sensor_pipelines.config.loader import load_run_config
-from sensor_pipelines.errors import UserError
-from sensor_pipelines.gate import read_results, run_gate
+from sensor_pipelines.cli.compose import load_run_config
+from sensor_pipelines.core.errors import UserError
+from sensor_pipelines.fleet.gate import run_gate
+from sensor_pipelines.fleet.results import read_results
 
 from ..conftest import REPO
 
@@ -63,7 +64,7 @@ def test_gate_fails_closed_and_still_writes_whole_reports(tmp_path):
     configs = {r["circuit"]: config for r in results}
     workspace = FakeWorkspace({"run-PLANT1_CIRC1": GOOD, "run-PLANT1_CIRC2": GOOD},
                               untaggable=("PLANT1_CIRC2_model",))
-    rows = {r["circuit"]: r for r in run_gate(results, configs, workspace, "b7", tmp_path, echo=lambda _: None)}
+    rows = {r["circuit"]: r for r in run_gate(results, configs, workspace, "b7", tmp_path)}
 
     assert rows["PLANT1_CIRC1"]["validated"] is True and "error" not in rows["PLANT1_CIRC1"]
     assert workspace.tags[("PLANT1_CIRC1_model", "1")] == {"validated": "true", "build_id": "b7"}

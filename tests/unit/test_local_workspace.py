@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from sensor_pipelines.backends.local.workspace import LocalWorkspace
-from sensor_pipelines.data.mltable import read_mltable
-from sensor_pipelines.errors import AssetConflictError
+from sensor_pipelines.core.data.mltable import read_mltable
+from sensor_pipelines.core.errors import AssetConflictError
 
 
 def _frame(value: float = 1.0) -> pd.DataFrame:
@@ -18,11 +18,11 @@ def _frame(value: float = 1.0) -> pd.DataFrame:
 def test_register_is_idempotent_and_immutable(tmp_path):
     ws = LocalWorkspace(tmp_path / "ws")
     meta, created = ws.register_data_asset("P1_C1", "2025-01-01", _frame(), {"rows_out": 4})
-    assert created and meta["rows"] == 4
+    assert created and meta.rows == 4 and meta.path == str(ws.data_asset_path("P1_C1", "2025-01-01"))
     assert read_mltable(ws.data_asset_path("P1_C1", "2025-01-01")).equals(_frame())
 
     again, created = ws.register_data_asset("P1_C1", "2025-01-01", _frame(), {"rows_out": 4})
-    assert not created and again["content_hash"] == meta["content_hash"]
+    assert not created and again == meta
 
     with pytest.raises(AssetConflictError, match="P1_C1:2025-01-01 already exists with different content"):
         ws.register_data_asset("P1_C1", "2025-01-01", _frame(9.0), {})
@@ -36,7 +36,7 @@ def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
         (folder / "data.parquet").write_bytes(b"half")
         raise OSError("disk full")
 
-    monkeypatch.setattr("sensor_pipelines.data.mltable.write_mltable", broken)
+    monkeypatch.setattr("sensor_pipelines.core.data.mltable.write_mltable", broken)
     with pytest.raises(OSError):
         ws.register_data_asset("P1_C1", "2025-01-01", _frame(), {})
     assert ws.get_data_asset("P1_C1", "2025-01-01") is None

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from sensor_pipelines.data.mltable import read_mltable, write_mltable
-from sensor_pipelines.data.snapshot import content_hash
-from sensor_pipelines.errors import DataError
+from sensor_pipelines.core.data.mltable import read_mltable, write_mltable
+from sensor_pipelines.core.data.snapshot import content_hash
+from sensor_pipelines.core.errors import DataError
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
-from sensor_pipelines.errors import UserError
+from sensor_pipelines.core.errors import UserError
 
 SIGN_IN_HINT = "sign in with `az login` or set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET"
 

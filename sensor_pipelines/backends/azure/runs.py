@@ -9,19 +9,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-TERMINAL = ("completed", "failed", "canceled")
+from sensor_pipelines.backends.base import PipelineRun, RunStatus
+
+TERMINAL = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED)
 _PARENT_OUTPUT = re.compile(r"^\$\{\{parent\.outputs\.([A-Za-z0-9_]+)\}\}$")
 
 Downloader = Callable[[str, str], str]  # (node name, port) -> local folder
 
 
-def normalize_status(status: Any) -> str:
-    """``Completed`` / ``JobStatus.COMPLETED`` -> ``completed``; ``Cancelled`` -> ``canceled``."""
+_IN_PROGRESS = {"notstarted", "queued", "preparing", "provisioning", "starting", "running", "finalizing"}
+
+
+def normalize_status(status: Any) -> RunStatus:
+    """An Azure ML job status (``Completed``, ``JobStatus.RUNNING``, ``Cancelled``...) as a RunStatus."""
     text = str(getattr(status, "value", status) or "unknown").lower()
-    return "canceled" if text == "cancelled" else text
+    if text in ("cancelled", "canceled", "cancelrequested"):
+        return RunStatus.CANCELED
+    if text in _IN_PROGRESS:
+        return RunStatus.RUNNING
+    return RunStatus(text) if text in ("completed", "failed") else RunStatus.UNKNOWN
 
 
 def pipeline_output_name(node_output: Any) -> str | None:
@@ -64,52 +73,11 @@ class LazyOutputs(Mapping):
 
 
 @dataclass
-class AzureNodeResult:
-    """One node of an Azure ML pipeline job (its child job, when known)."""
+class AzurePipelineRun(PipelineRun):
+    """A pipeline job on Azure ML: the shared :class:`PipelineRun` plus its studio URL and raw status."""
 
-    name: str
-    component: str
-    version: str
-    status: str = "unknown"  # completed | reused | failed | canceled | running | unknown ...
-    job_name: str | None = None
-    log: str | None = None  # the child job's studio URL: its logs live there
-    outputs: Mapping[str, str] = field(default_factory=dict)
-    error_tail: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-@dataclass
-class AzurePipelineRun:
-    """A pipeline job submitted to Azure ML: final status and its nodes."""
-
-    run_id: str
-    run_dir: str  # the job's studio URL (or the local run folder when none is known)
-    pipeline: str
-    status: str
-    tags: dict[str, str]
-    nodes: list[AzureNodeResult] = field(default_factory=list)
-    seconds: float = 0.0
     azure_status: str = ""
     studio_url: str | None = None
-    local_dir: str | None = None
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == "completed"
-
-    @property
-    def reused_all(self) -> bool:
-        return bool(self.nodes) and all(n.status == "reused" for n in self.nodes)
-
-    def node(self, name: str) -> AzureNodeResult:
-        found = next((n for n in self.nodes if n.name == name), None)
-        if found is None:
-            raise KeyError(f"run {self.run_id} has no node {name!r} (nodes: {', '.join(n.name for n in self.nodes)})")
-        return found
-
-    @property
-    def failed_node(self) -> AzureNodeResult | None:
-        return next((n for n in self.nodes if n.status == "failed"), None)
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-able summary (outputs as ports, not downloaded paths)."""
@@ -120,4 +88,3 @@ class AzurePipelineRun:
             "nodes": [{"name": n.name, "component": n.component, "version": n.version, "status": n.status,
                        "job_name": n.job_name, "log": n.log, "outputs": list(n.outputs)} for n in self.nodes],
         }
-

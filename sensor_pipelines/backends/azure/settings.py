@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sensor_pipelines.config.schema import AzureSettings, EnvConfig
-from sensor_pipelines.errors import UserError
+from sensor_pipelines.core.config.schema import AzureSettings, EnvConfig
+from sensor_pipelines.core.errors import UserError
 
 WORKSPACE_KEYS = ("subscription_id", "resource_group", "workspace_name")
 RUN_KEYS = WORKSPACE_KEYS + ("compute",)
@@ -19,14 +19,22 @@ _ENV_REFERENCE = re.compile(r"\$\{oc\.env:([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def env_variables(env_file: str | Path) -> dict[str, str]:
-    """``{key: VARIABLE}`` for every ``azure.<key>: ${oc.env:VARIABLE,...}`` in the env file."""
+    """``{key: VARIABLE}`` for every ``azure.<key>: ${oc.env:VARIABLE,...}`` in the env file
+    or the shared env files it lists in its defaults (the file's own values win)."""
     import yaml
 
+    path = Path(env_file)
     try:
-        azure = (yaml.safe_load(Path(env_file).read_text()) or {}).get("azure") or {}
-    except (OSError, yaml.YAMLError, AttributeError):
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
         return {}
-    found = {}
+    if not isinstance(data, dict):
+        return {}
+    found: dict[str, str] = {}
+    for base in data.get("defaults") or []:
+        if isinstance(base, str) and base != "_self_":
+            found.update(env_variables(path.with_name(f"{base}.yaml")))
+    azure = data.get("azure")
     for key, value in azure.items() if isinstance(azure, dict) else ():
         reference = _ENV_REFERENCE.search(str(value))
         if reference:

@@ -22,18 +22,19 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sensor_pipelines.backends.azure.errors import azure_call, azure_error, first_line
+from sensor_pipelines.backends.azure.job_yaml import bind_component_refs
 from sensor_pipelines.backends.azure.runs import (
     TERMINAL,
-    AzureNodeResult,
     AzurePipelineRun,
     LazyOutputs,
     normalize_status,
     output_bindings,
 )
 from sensor_pipelines.backends.azure.settings import check_settings
-from sensor_pipelines.config.schema import AzureSettings, EnvConfig
-from sensor_pipelines.errors import AssetConflictError, UserError
-from sensor_pipelines.fileio import read_json, write_json_atomic
+from sensor_pipelines.backends.base import AssetVersion, DataAsset, ModelVersion, NodeRun, RunStatus
+from sensor_pipelines.core.config.schema import AzureSettings, EnvConfig
+from sensor_pipelines.core.errors import AssetConflictError, UserError
+from sensor_pipelines.core.fileio import read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$")
@@ -84,10 +85,10 @@ class AzureWorkspace:
         return f"{self.settings.workspace_name} ({self.env_file})"
 
     # -- data assets -----------------------------------------------------------------------------
-    def get_data_asset(self, name: str, version: str) -> dict[str, Any] | None:
-        """The asset's metadata, or None when ``name:version`` is not registered (``az ml data show``)."""
+    def get_data_asset(self, name: str, version: str) -> DataAsset | None:
+        """The registered asset, or None when ``name:version`` is not registered (``az ml data show``)."""
         data = self._get("data", name, version)
-        return None if data is None else _asset_meta(data)
+        return None if data is None else _data_asset(data)
 
     def list_data_asset_versions(self, name: str) -> list[str]:
         """Every registered version (cutoff date) of a data asset, oldest first."""
@@ -100,8 +101,8 @@ class AzureWorkspace:
             except ResourceNotFoundError:
                 return []
 
-    def register_data_asset(self, name: str, version: str, frame, quality: dict) -> tuple[dict, bool]:
-        """Register an MLTable snapshot; returns (metadata, created).
+    def register_data_asset(self, name: str, version: str, frame, quality: dict) -> tuple[DataAsset, bool]:
+        """Register an MLTable snapshot; returns (asset, created).
 
         Same content again is a no-op; different content for an existing version raises
         AssetConflictError. The MLTable folder is written to a temp folder and uploaded.
@@ -110,13 +111,13 @@ class AzureWorkspace:
         from azure.ai.ml.entities import Data
         from azure.core.exceptions import AzureError
 
-        from sensor_pipelines.data.mltable import write_mltable
-        from sensor_pipelines.data.snapshot import content_hash
+        from sensor_pipelines.core.data.mltable import write_mltable
+        from sensor_pipelines.core.data.snapshot import content_hash
 
         digest = content_hash(frame)
         existing = self.get_data_asset(name, version)
         if existing is not None:
-            return _check_same(existing, name, version, digest), False
+            return _same_snapshot(existing, digest), False
         rows = int(len(frame))
         tags = {
             "content_hash": digest,
@@ -139,8 +140,8 @@ class AzureWorkspace:
                 raced = self.get_data_asset(name, version)  # registered concurrently by another job?
                 if raced is None:
                     raise azure_error(operation, exc) from exc
-                return _check_same(raced, name, version, digest), False
-        return _asset_meta(created), True
+                return _same_snapshot(raced, digest), False
+        return _data_asset(created), True
 
     def data_input(self, name: str, version: str):
         """The pipeline input for a registered asset: ``azureml:NAME:VERSION`` (mltable)."""
@@ -152,14 +153,15 @@ class AzureWorkspace:
         return Input(type="mltable", path=f"azureml:{name}:{version}")
 
     # -- environment and components --------------------------------------------------------------
-    def get_environment(self, name: str, version: str) -> Any | None:
-        return self._get("environments", name, version)
+    def get_environment(self, name: str, version: str) -> AssetVersion | None:
+        found = self._get("environments", name, version)
+        return None if found is None else AssetVersion("environment", name, str(version))
 
-    def ensure_environment(self) -> tuple[Any, bool]:
+    def ensure_environment(self) -> tuple[AssetVersion, bool]:
         """Register ``sensor-forecasting-env`` at its spec-hash version unless it exists."""
         from azure.ai.ml.entities import Environment
 
-        from sensor_pipelines import environment as spec
+        from sensor_pipelines.core import runtime_env as spec
 
         conda_file, image = spec.CONDA_FILE, spec.BASE_IMAGE  # read now: the spec may have changed
         name, version = spec.ENVIRONMENT_NAME, spec.environment_version(conda_file, image)
@@ -169,12 +171,14 @@ class AzureWorkspace:
         environment = Environment(name=name, version=version, image=image, conda_file=str(conda_file),
                                   description=f"Runtime of the sensor-pipelines components (spec hash {version})")
         with azure_call(f"environments.create_or_update {name}:{version}"):
-            return self.ml_client.environments.create_or_update(environment), True
+            self.ml_client.environments.create_or_update(environment)
+        return AssetVersion("environment", name, version), True
 
-    def get_component(self, name: str, version: str) -> Any | None:
-        return self._get("components", name, version)
+    def get_component(self, name: str, version: str) -> AssetVersion | None:
+        found = self._get("components", name, version)
+        return None if found is None else AssetVersion("component", name, str(version))
 
-    def ensure_component(self, component, fingerprint: dict[str, str] | None = None) -> tuple[Any, bool]:
+    def ensure_component(self, component, fingerprint: dict[str, str] | None = None) -> tuple[AssetVersion, bool]:
         """Register a component at its pinned version unless it exists; returns (component, created).
 
         Versions are immutable: a registered version that runs another environment, or whose
@@ -184,7 +188,7 @@ class AzureWorkspace:
         if not version:
             raise UserError(f"component {name} has no version; pin one in its @command_component decorator")
         version = str(version)
-        existing = self.get_component(name, version)
+        existing = self._get("components", name, version)
         if existing is not None:
             problems = _component_drift(existing, component, fingerprint)
             if problems:
@@ -192,12 +196,13 @@ class AzureWorkspace:
                     f"Component {name}:{version} is already registered in Azure ML with {'; '.join(problems)}; "
                     f"bump its version (versions are immutable)"
                 )
-            return existing, False
+            return AssetVersion("component", name, version), False
         entity = copy.deepcopy(component)  # never mutate the shared mldesigner component
         recorded = {tag: fingerprint[key] for key, tag in FINGERPRINT_TAGS.items() if key in (fingerprint or {})}
         entity.tags = {**(component.tags or {}), **recorded}
         with azure_call(f"components.create_or_update {name}:{version}"):
-            return self.ml_client.components.create_or_update(entity), True
+            self.ml_client.components.create_or_update(entity)
+        return AssetVersion("component", name, version), True
 
     # -- pipelines -------------------------------------------------------------------------------
     def run_pipeline(self, job, run_id: str, tags: dict[str, str], force: bool = False,
@@ -234,7 +239,7 @@ class AzureWorkspace:
              f"{self.env.experiment_name}, compute {settings.compute}): {studio_url or 'no studio URL'}")
         result = AzurePipelineRun(run_id=name, run_dir=studio_url or str(local_dir), pipeline=pipeline_name,
                                   status=normalize_status(getattr(submitted, "status", None) or "NotStarted"),
-                                  tags=dict(job.tags), studio_url=studio_url, local_dir=str(local_dir))
+                                  tags=dict(job.tags), studio_url=studio_url)
         self._save(result, bindings)
 
         echo(f"Streaming logs of {name} until it ends (Ctrl-C stops watching, not the job)...")
@@ -293,23 +298,23 @@ class AzureWorkspace:
         return nodes
 
     def _node_results(self, run_id: str, nodes: dict[str, tuple[str, str, list[str]]],
-                      bindings: dict[str, dict[str, str | None]], status: str) -> list[AzureNodeResult]:
+                      bindings: dict[str, dict[str, str | None]], status: RunStatus) -> list[NodeRun]:
         """Each node with its child job's status when Azure ML lists it, outputs downloadable."""
         children = self._child_jobs(run_id)
         results = []
         for node_name, (component, version, ports) in nodes.items():
             child = children.get(node_name)
-            node = AzureNodeResult(node_name, component, version,
+            node = NodeRun(node_name, component, version, status=RunStatus.UNKNOWN,
                                    outputs=LazyOutputs(node_name, ports, self._downloader(run_id, bindings)))
             if child is not None:
                 properties = getattr(child, "properties", None) or {}
                 node.status = normalize_status(child.status)
-                if node.status == "completed" and properties.get("azureml.isreused") == "true":
-                    node.status = "reused"
+                if node.status == RunStatus.COMPLETED and properties.get("azureml.isreused") == "true":
+                    node.status = RunStatus.REUSED
                 node.job_name = getattr(child, "name", None)
                 node.log = getattr(child, "studio_url", None)
-            elif status == "completed":
-                node.status = "completed"
+            elif status == RunStatus.COMPLETED:
+                node.status = RunStatus.COMPLETED
             results.append(node)
         return results
 
@@ -389,8 +394,7 @@ class AzureWorkspace:
             return self.ml_client.workspaces.get(name).mlflow_tracking_uri
 
     def ensure_tracking_store(self) -> str:
-        """Nothing to create on Azure ML (experiments appear with their first job); checks access."""
-        _ = self.tracking_uri
+        """Nothing to create on Azure ML (experiments appear with their first job): the experiment name."""
         return self.env.experiment_name
 
     def set_model_version_tags(self, name: str, version: str, tags: dict[str, str]) -> None:
@@ -402,8 +406,8 @@ class AzureWorkspace:
         with azure_call(f"models.create_or_update {name}:{version}"):
             self.ml_client.models.create_or_update(model)
 
-    def latest_model_versions(self) -> dict[str, dict[str, Any]]:
-        """The latest version of every registered model: name -> {"version", "tags"}."""
+    def latest_model_versions(self) -> dict[str, ModelVersion]:
+        """The latest version of every registered model, by model name."""
         self.check_settings()
         latest: dict[str, dict[str, Any]] = {}
         with azure_call("models.list"):
@@ -411,7 +415,7 @@ class AzureWorkspace:
                 versions = [m for m in self.ml_client.models.list(name=model.name) if str(m.version).isdigit()]
                 if versions:
                     best = max(versions, key=lambda m: int(m.version))
-                    latest[model.name] = {"version": int(best.version), "tags": dict(best.tags or {})}
+                    latest[model.name] = ModelVersion(model.name, int(best.version), dict(best.tags or {}))
         return latest
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -427,8 +431,8 @@ class AzureWorkspace:
                 return None
 
 
-def _asset_meta(data) -> dict[str, Any]:
-    """A data asset's metadata in the local workspace's shape, from its tags and properties."""
+def _data_asset(data) -> DataAsset:
+    """A registered Azure ML data asset as a DataAsset, from its tags and properties."""
     tags = dict(getattr(data, "tags", None) or {})
     properties = dict(getattr(data, "properties", None) or {})
     rows = tags.get("rows", "")
@@ -437,27 +441,21 @@ def _asset_meta(data) -> dict[str, Any]:
     except ValueError:
         quality = {}
     created = getattr(getattr(data, "creation_context", None), "created_at", None)
-    return {
-        "name": data.name,
-        "version": str(data.version),
-        "type": str(getattr(data, "type", "mltable")),
-        "content_hash": tags.get("content_hash"),
-        "cutoff_date": tags.get("cutoff_date"),
-        "rows": int(rows) if str(rows).isdigit() else None,
-        "columns": [c for c in tags.get("columns", "").split(",") if c],
-        "first_timestamp": tags.get("first_timestamp") or None,
-        "last_timestamp": tags.get("last_timestamp") or None,
-        "created_at": str(created) if created else None,
-        "path": str(getattr(data, "path", "") or ""),
-        "id": getattr(data, "id", None),
-        "quality": quality,
-    }
+    return DataAsset(
+        name=data.name, version=str(data.version), content_hash=tags.get("content_hash"),
+        rows=int(rows) if str(rows).isdigit() else None,
+        columns=[c for c in tags.get("columns", "").split(",") if c],
+        first_timestamp=tags.get("first_timestamp") or None, last_timestamp=tags.get("last_timestamp") or None,
+        created_at=str(created) if created else None, quality=quality, path=str(getattr(data, "path", "") or ""),
+    )
 
 
-def _check_same(existing: dict, name: str, version: str, digest: str) -> dict:
-    from sensor_pipelines.data.snapshot import ensure_same_snapshot
+def _same_snapshot(existing: DataAsset, digest: str) -> DataAsset:
+    from sensor_pipelines.core.data.snapshot import ensure_same_snapshot
 
-    return ensure_same_snapshot(existing, name, version, digest, where=" in Azure ML")
+    ensure_same_snapshot(existing.name, existing.version, existing.content_hash, digest,
+                         registered=f"registered {existing.created_at}, {existing.rows} rows", where=" in Azure ML")
+    return existing
 
 
 def _parse_ref(reference: Any) -> tuple[str, str] | None:
@@ -468,17 +466,6 @@ def _parse_ref(reference: Any) -> tuple[str, str] | None:
     if not match:
         return None
     return (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
-
-
-def bind_component_refs(job, refs: dict[str, tuple[str, str]] | None = None) -> None:
-    """Point every node of a pipeline job at ``azureml:NAME:VERSION`` (its registered component).
-
-    ``Command.component`` has no setter; ``_component`` is what azure-ai-ml itself sets when
-    it resolves a node (``CachedNodeResolver``) and what it serialises as componentId.
-    """
-    for node_name, node in job.jobs.items():
-        name, version = (refs or {}).get(node_name) or (node.component.name, str(node.component.version))
-        node._component = f"azureml:{name}:{version}"  # noqa: SLF001 (see docstring)
 
 
 def _component_drift(existing, component, fingerprint: dict[str, str] | None) -> list[str]:

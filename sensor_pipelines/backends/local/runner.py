@@ -15,122 +15,90 @@ from __future__ import annotations
 
 import graphlib
 import json
+import logging
 import os
 import re
 import shlex
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
-from sensor_pipelines.backends.local.workspace import LocalWorkspace
-from sensor_pipelines.errors import UserError
-from sensor_pipelines.fileio import hash_path, hash_text, read_json, write_json_atomic
-from sensor_pipelines.fingerprint import code_hash
+from sensor_pipelines.backends.base import NodeRun, PipelineRun, RunStatus
+from sensor_pipelines.core.errors import UserError
+from sensor_pipelines.core.fileio import hash_path, hash_text, read_json, write_json_atomic
+from sensor_pipelines.core.provenance import code_hash
 
+# a line the component's own code logged (core.tracking's format), not library chatter
+_OWN_LINE = re.compile(r"^\d\d:\d\d:\d\d (?:INFO|WARNING|ERROR|CRITICAL) sensor_pipelines[\w.]*: (.*)$")
 _PLACEHOLDER = re.compile(r"'?\$\{\{(inputs|outputs)\.([A-Za-z0-9_]+)\}\}'?")
 _OPTIONAL = re.compile(r"\$\[\[(.*?)\]\]")
 TAIL_LINES = 15
 
 
-@dataclass
-class NodeResult:
-    """What happened to one node of a pipeline run."""
+class RunnerWorkspace(Protocol):
+    """What the runner needs of the local workspace: folders and the MLflow store."""
 
-    name: str
-    component: str
-    version: str
-    status: str = "pending"  # pending | running | completed | reused | failed | skipped
-    started: str | None = None
-    ended: str | None = None
-    seconds: float = 0.0
-    outputs: dict[str, str] = field(default_factory=dict)
-    log: str | None = None
-    reused_from: str | None = None
-    mlflow_run_id: str | None = None
-    error_tail: list[str] = field(default_factory=list)
+    runs_dir: Path
+    cache_dir: Path
+    tracking_uri: str
 
-
-@dataclass
-class PipelineRunResult:
-    """A pipeline run: overall status and every node's result."""
-
-    run_id: str
-    run_dir: str
-    pipeline: str
-    status: str
-    tags: dict[str, str]
-    nodes: list[NodeResult]
-    seconds: float = 0.0
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == "completed"
-
-    @property
-    def reused_all(self) -> bool:
-        return all(n.status == "reused" for n in self.nodes)
-
-    def node(self, name: str) -> NodeResult:
-        return next(n for n in self.nodes if n.name == name)
-
-    @property
-    def failed_node(self) -> NodeResult | None:
-        return next((n for n in self.nodes if n.status == "failed"), None)
+    def ensure_tracking_store(self) -> str: ...
 
 
 class LocalRunner:
     """Walks a PipelineJob's nodes in dependency order and runs them here."""
 
-    def __init__(self, workspace: LocalWorkspace, echo: Callable[[str], None] = print, stream_logs: bool = True):
+    def __init__(self, workspace: RunnerWorkspace, echo: Callable[[str], None] = print, stream_logs: bool = True):
         self.workspace = workspace
         self.echo = echo
         self.stream_logs = stream_logs
 
-    def run(self, job: Any, run_id: str, tags: dict[str, str] | None = None, force: bool = False) -> PipelineRunResult:
+    def run(self, job: Any, run_id: str, tags: dict[str, str] | None = None, force: bool = False) -> PipelineRun:
         """Execute ``job`` (a PipelineJob built with ``@dsl.pipeline``); never raises for node failures."""
         started = time.monotonic()
         run_dir = self.workspace.runs_dir / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         nodes = dict(job.jobs)
         order = _topological_order(nodes)
-        results = {name: NodeResult(name, nodes[name].component.name, str(nodes[name].component.version)) for name in order}
-        result = PipelineRunResult(run_id, str(run_dir), job.name or "pipeline", "running", dict(tags or {}), list(results.values()))
+        results = {name: NodeRun(name, nodes[name].component.name, str(nodes[name].component.version)) for name in order}
+        result = PipelineRun(run_id, str(run_dir), job.name or "pipeline", RunStatus.RUNNING, dict(tags or {}),
+                             list(results.values()))
         tracker = _MlflowRuns(self.workspace, run_id, result.tags)
         self._save(result)
         for index, name in enumerate(order, 1):
             node, node_result = nodes[name], results[name]
             label = f"[{index}/{len(order)}] {name} ({node_result.component} {node_result.version})"
-            blocked = [u for u in _upstream(node) if results[u].status not in ("completed", "reused")]
+            blocked = [u for u in _upstream(node) if not results[u].status.finished_ok]
             if blocked:
-                node_result.status = "skipped"
+                node_result.status = RunStatus.SKIPPED
                 self.echo(f"{label}: skipped, upstream {', '.join(blocked)} did not finish")
                 continue
             self._run_node(node, node_result, results, run_dir / name, force, tracker, label)
             self._save(result)
-        failed = any(n.status in ("failed", "skipped") for n in results.values())
-        result.status = "failed" if failed else "completed"
+        failed = any(n.status in (RunStatus.FAILED, RunStatus.SKIPPED) for n in results.values())
+        result.status = RunStatus.FAILED if failed else RunStatus.COMPLETED
         result.seconds = round(time.monotonic() - started, 2)
         tracker.finish(result.status)
         self._save(result)
         return result
 
     # -- one node -------------------------------------------------------------------------------
-    def _run_node(self, node, res: NodeResult, results: dict, node_dir: Path, force: bool, tracker, label: str) -> None:
+    def _run_node(self, node, res: NodeRun, results: dict, node_dir: Path, force: bool, tracker, label: str) -> None:
         component = node.component
         inputs = _bind_inputs(node, results)
         key = self._cache_key(component, inputs)
         cached = None if force or component.is_deterministic is False else self._cache_lookup(key)
         res.started = _now()
         if cached:
-            res.status, res.outputs, res.reused_from = "reused", cached["outputs"], cached["run_id"]
+            res.status, res.outputs, res.reused_from = RunStatus.REUSED, cached["outputs"], cached["run_id"]
             res.ended = res.started
             self.echo(f"{label}: reused from run {cached['run_id']} (nothing it depends on changed)")
             return
-        res.status = "running"
+        res.status = RunStatus.RUNNING
         res.outputs = {port: str(node_dir / "outputs" / port) for port in component.outputs}
         for path in res.outputs.values():
             Path(path).mkdir(parents=True, exist_ok=True)
@@ -143,11 +111,11 @@ class LocalRunner:
         res.seconds = round(time.monotonic() - begin, 2)
         res.ended = _now()
         if code == 0:
-            res.status = "completed"
+            res.status = RunStatus.COMPLETED
             write_json_atomic(self.workspace.cache_dir / f"{key}.json", {"run_id": node_dir.parent.name, "node": node.name, "outputs": res.outputs})
             self.echo(f"{label}: completed in {res.seconds:.1f} s")
         else:
-            res.status = "failed"
+            res.status = RunStatus.FAILED
             res.error_tail = Path(res.log).read_text(errors="replace").splitlines()[-TAIL_LINES:]
             self.echo(f"{label}: FAILED (exit code {code}) after {res.seconds:.1f} s; log: {res.log}")
         tracker.finish_node(res.mlflow_run_id, res.status)
@@ -165,10 +133,12 @@ class LocalRunner:
             except OSError as exc:
                 log.write(f"cannot start: {exc}\n")
                 return 127
+            verbose = logging.getLogger("sensor_pipelines").isEnabledFor(logging.DEBUG)
             for line in proc.stdout:
                 log.write(line)
-                if self.stream_logs:
-                    self.echo(f"    | {line.rstrip()}")
+                shown = line.rstrip() if verbose else _own_log_line(line)
+                if self.stream_logs and shown is not None:
+                    self.echo(f"    | {shown}")
             return proc.wait()
 
     # -- cache ----------------------------------------------------------------------------------
@@ -191,7 +161,7 @@ class LocalRunner:
             return cached
         return None
 
-    def _save(self, result: PipelineRunResult) -> None:
+    def _save(self, result: PipelineRun) -> None:
         write_json_atomic(Path(result.run_dir) / "run.json", asdict(result))
 
 
@@ -201,7 +171,7 @@ class _MlflowRuns:
     Created only when a node actually runs, so a fully reused run stays fast.
     """
 
-    def __init__(self, workspace: LocalWorkspace, run_name: str, tags: dict[str, str]):
+    def __init__(self, workspace: RunnerWorkspace, run_name: str, tags: dict[str, str]):
         self.workspace, self.run_name, self.tags = workspace, run_name, tags
         self._client = None
         self._parent = None
@@ -230,11 +200,11 @@ class _MlflowRuns:
         }
 
     def finish_node(self, run_id: str, status: str) -> None:
-        self._client.set_terminated(run_id, "FINISHED" if status == "completed" else "FAILED")
+        self._client.set_terminated(run_id, "FINISHED" if status == RunStatus.COMPLETED else "FAILED")
 
     def finish(self, status: str) -> None:
         if self._parent is not None:
-            self._client.set_terminated(self._parent, "FINISHED" if status == "completed" else "FAILED")
+            self._client.set_terminated(self._parent, "FINISHED" if status == RunStatus.COMPLETED else "FAILED")
 
 
 # -- graph helpers ------------------------------------------------------------------------------
@@ -264,7 +234,7 @@ def _topological_order(nodes: dict) -> list[str]:
     return list(graphlib.TopologicalSorter(graph).static_order())
 
 
-def _bind_inputs(node, results: dict[str, NodeResult]) -> dict[str, tuple[str, Any]]:
+def _bind_inputs(node, results: dict[str, NodeRun]) -> dict[str, tuple[str, Any]]:
     """Local value of every input: ('path', str) for data, ('value', literal) for parameters."""
     bound = {}
     for name, node_input in node.inputs.items():
@@ -302,3 +272,9 @@ def _command(template: str, inputs: dict[str, Any], outputs: dict[str, str]) -> 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _own_log_line(line: str) -> str | None:
+    """The message of a line the component's code logged; None for library output (kept in the log)."""
+    match = _OWN_LINE.match(line.rstrip())
+    return match.group(1) if match else None

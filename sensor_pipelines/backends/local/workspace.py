@@ -19,10 +19,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from sensor_pipelines.errors import AssetConflictError, UserError
-from sensor_pipelines.fileio import read_json, write_json_atomic
+from sensor_pipelines.backends.base import AssetVersion, DataAsset, ModelVersion, PipelineRun
+from sensor_pipelines.backends.local.runner import LocalRunner
+from sensor_pipelines.core.errors import AssetConflictError, UserError
+from sensor_pipelines.core.fileio import read_json, write_json_atomic
 
 ASSET_FILE = "asset.json"
+ASSET_FIELDS = ("name", "version", "content_hash", "rows", "columns", "first_timestamp", "last_timestamp",
+                "created_at", "quality")
+
+
+def _asset(meta: dict[str, Any], folder: Path) -> DataAsset:
+    return DataAsset(**{k: meta.get(k) for k in ASSET_FIELDS if k in meta}, path=str(folder))
 
 
 class LocalWorkspace:
@@ -54,10 +62,10 @@ class LocalWorkspace:
         return self.root / "data" / name / version
 
     # -- data assets --------------------------------------------------------------------------
-    def get_data_asset(self, name: str, version: str) -> dict[str, Any] | None:
-        """The asset's metadata, or None when that name:version is not registered."""
-        meta = self.data_asset_path(name, version) / ASSET_FILE
-        return read_json(meta) if meta.is_file() else None
+    def get_data_asset(self, name: str, version: str) -> DataAsset | None:
+        """The registered asset, or None when that name:version is not registered."""
+        folder = self.data_asset_path(name, version)
+        return _asset(read_json(folder / ASSET_FILE), folder) if (folder / ASSET_FILE).is_file() else None
 
     def list_data_asset_versions(self, name: str) -> list[str]:
         folder = self.root / "data" / name
@@ -65,19 +73,19 @@ class LocalWorkspace:
             return []
         return sorted(p.name for p in folder.iterdir() if (p / ASSET_FILE).is_file())
 
-    def register_data_asset(self, name: str, version: str, frame, quality: dict) -> tuple[dict, bool]:
+    def register_data_asset(self, name: str, version: str, frame, quality: dict) -> tuple[DataAsset, bool]:
         """Register an MLTable snapshot; returns (metadata, created).
 
         Same content again is a no-op; different content for an existing version is an
         error. The folder appears whole or not at all (written aside, then renamed).
         """
-        from sensor_pipelines.data.mltable import write_mltable
-        from sensor_pipelines.data.snapshot import content_hash
+        from sensor_pipelines.core.data.mltable import write_mltable
+        from sensor_pipelines.core.data.snapshot import content_hash
 
         digest = content_hash(frame)
         existing = self.get_data_asset(name, version)
         if existing is not None:
-            return self._check_same(existing, name, version, digest), False
+            return _same_snapshot(existing, digest), False
         final = self.data_asset_path(name, version)
         tmp = final.parent / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
         meta = {
@@ -102,16 +110,10 @@ class LocalWorkspace:
                 existing = self.get_data_asset(name, version)
                 if existing is None:
                     raise
-                return self._check_same(existing, name, version, digest), False
+                return _same_snapshot(existing, digest), False
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        return meta, True
-
-    @staticmethod
-    def _check_same(existing: dict, name: str, version: str, digest: str) -> dict:
-        from sensor_pipelines.data.snapshot import ensure_same_snapshot
-
-        return ensure_same_snapshot(existing, name, version, digest)
+        return _asset(meta, final), True
 
     def data_input(self, name: str, version: str):
         """The pipeline input for a registered asset: its local MLTable folder."""
@@ -122,40 +124,45 @@ class LocalWorkspace:
         return Input(type="mltable", path=str(self.data_asset_path(name, version)))
 
     # -- environment and components ----------------------------------------------------------
-    def get_environment(self, name: str, version: str) -> dict[str, Any] | None:
+    def get_environment(self, name: str, version: str) -> AssetVersion | None:
         meta = self.root / "environments" / name / version / "environment.json"
-        return read_json(meta) if meta.is_file() else None
+        return AssetVersion("environment", name, version) if meta.is_file() else None
 
-    def ensure_environment(self) -> tuple[dict[str, Any], bool]:
+    def ensure_environment(self) -> tuple[AssetVersion, bool]:
         """Record the component environment spec under its hash-derived version, once."""
-        from sensor_pipelines import environment as spec
+        from sensor_pipelines.core import runtime_env as spec
 
         name, version = spec.ENVIRONMENT_NAME, spec.environment_version()
         existing = self.get_environment(name, version)
         if existing is not None:
             return existing, False
         meta = {"name": name, "version": version, "image": spec.BASE_IMAGE, "conda_file": spec.CONDA_FILE.read_text()}
-        return self._write_whole(self.root / "environments" / name / version, "environment.json", meta), True
+        self._write_whole(self.root / "environments" / name / version, "environment.json", meta)
+        return AssetVersion("environment", name, version), True
 
-    def get_component(self, name: str, version: str) -> dict[str, Any] | None:
+    def _component_record(self, name: str, version: str) -> dict[str, Any] | None:
         meta = self.root / "components" / name / version / "component.json"
         return read_json(meta) if meta.is_file() else None
 
-    def ensure_component(self, component, fingerprint: dict[str, str]) -> tuple[dict[str, Any], bool]:
+    def get_component(self, name: str, version: str) -> AssetVersion | None:
+        return AssetVersion("component", name, version) if self._component_record(name, version) else None
+
+    def ensure_component(self, component, fingerprint: dict[str, str]) -> tuple[AssetVersion, bool]:
         """Register a component version (its spec and fingerprint) unless it exists.
 
         Versions are immutable: the same version with other code or interface is an error.
         """
         name, version, now = component.name, str(component.version), fingerprint
-        existing = self.get_component(name, version)
+        existing = self._component_record(name, version)
         if existing is not None:
             if existing["fingerprint"] != now:
                 raise AssetConflictError(
                     f"Component {name}:{version} is already registered with other code or interface; bump its version"
                 )
-            return existing, False
+            return AssetVersion("component", name, version), False
         meta = {"name": name, "version": version, "fingerprint": now, "spec": component._to_dict()}
-        return self._write_whole(self.root / "components" / name / version, "component.json", meta), True
+        self._write_whole(self.root / "components" / name / version, "component.json", meta)
+        return AssetVersion("component", name, version), True
 
     def _write_whole(self, final: Path, filename: str, meta: dict) -> dict:
         """Write ``meta`` into a new folder that appears whole (temp folder, then rename)."""
@@ -171,10 +178,8 @@ class LocalWorkspace:
         return read_json(final / filename)
 
     # -- pipelines ----------------------------------------------------------------------------
-    def run_pipeline(self, job, run_id: str, tags: dict[str, str], force: bool = False, echo=print):
-        """Run a DSL pipeline here with the local runner; returns its PipelineRunResult."""
-        from sensor_pipelines.backends.local.runner import LocalRunner
-
+    def run_pipeline(self, job, run_id: str, tags: dict[str, str], force: bool = False, echo=print) -> PipelineRun:
+        """Run a DSL pipeline here with the local runner."""
         return LocalRunner(self, echo=echo).run(job, run_id=run_id, tags=tags, force=force)
 
     def pipeline_output_json(self, run_id: str, node: str, port: str, filename: str) -> Any:
@@ -209,22 +214,22 @@ class LocalWorkspace:
         """Set tags on a registered model version (retrying while SQLite is locked)."""
         from mlflow.tracking import MlflowClient
 
-        from sensor_pipelines.tracking import retry_when_locked
+        from sensor_pipelines.core.tracking import retry_when_locked
 
         client = MlflowClient(self.tracking_uri, self.tracking_uri)
         for key, value in tags.items():
             retry_when_locked(client.set_model_version_tag, name, version, key, value)
 
-    def latest_model_versions(self) -> dict[str, dict[str, Any]]:
-        """The latest version of every registered model: name -> {"version", "tags"}."""
+    def latest_model_versions(self) -> dict[str, ModelVersion]:
+        """The latest version of every registered model, by model name."""
         if not (self.root / "mlflow.db").is_file():
             return {}
         from mlflow.tracking import MlflowClient
 
-        latest: dict[str, dict[str, Any]] = {}
+        latest: dict[str, ModelVersion] = {}
         for mv in MlflowClient(self.tracking_uri, self.tracking_uri).search_model_versions(max_results=100000):
-            if mv.name not in latest or int(mv.version) > latest[mv.name]["version"]:
-                latest[mv.name] = {"version": int(mv.version), "tags": dict(mv.tags)}
+            if mv.name not in latest or int(mv.version) > latest[mv.name].version:
+                latest[mv.name] = ModelVersion(mv.name, int(mv.version), dict(mv.tags))
         return latest
 
     @contextlib.contextmanager
@@ -236,3 +241,11 @@ class LocalWorkspace:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _same_snapshot(existing: DataAsset, digest: str, where: str = "") -> DataAsset:
+    from sensor_pipelines.core.data.snapshot import ensure_same_snapshot
+
+    ensure_same_snapshot(existing.name, existing.version, existing.content_hash, digest,
+                         registered=f"registered {existing.created_at}, {existing.rows} rows", where=where)
+    return existing

@@ -1,0 +1,268 @@
+"""Compose the Hydra config for one circuit and validate it before any work.
+
+Hydra is imported here, lazily; the rest of the library gets dataclasses.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Iterable
+
+from sensor_pipelines.core.config.schema import (
+    CIRCUIT_NAME,
+    ISO_DATE,
+    CircuitConfig,
+    EnvConfig,
+    ModelConfig,
+    RunConfig,
+)
+from sensor_pipelines.core.config.parsing import parse_dataclass
+from sensor_pipelines.core.errors import ConfigError, UserError
+
+DEFAULT_CONFIG_DIR = "conf"
+DATA_FORMATS = ("csv", "parquet")
+BACKENDS = ("local", "azure")
+
+
+def available(config_dir: str | Path, group: str) -> list[str]:
+    """Names of the options of a config group (the YAML files in conf/<group>/; ``_*`` are shared bases)."""
+    return sorted(p.stem for p in (Path(config_dir) / group).glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def find_config_dir(start: str | Path | None = None) -> Path:
+    """The first ``conf/`` holding a ``config.yaml`` at or above ``start`` (default: the working folder).
+
+    Jupyter runs a notebook in ``notebooks/``; this finds the project's ``conf/`` from there.
+    """
+    start = Path(start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / DEFAULT_CONFIG_DIR / "config.yaml").is_file():
+            return folder / DEFAULT_CONFIG_DIR
+    raise UserError(f"No {DEFAULT_CONFIG_DIR}/config.yaml in {start} or any folder above it; pass the path of conf/")
+
+
+def check_circuit_name(name: str, config_dir: str | Path = DEFAULT_CONFIG_DIR) -> Path:
+    """Return the circuit's config file, or raise a clear error for a bad or unknown name."""
+    config_dir = Path(config_dir)
+    if not CIRCUIT_NAME.match(name or ""):
+        raise UserError(
+            f"Invalid circuit name {name!r}: expected PLANT_CIRCUIT made of letters and digits "
+            f"(e.g. PLANT1_CIRC1)"
+        )
+    path = config_dir / "circuit" / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(available(config_dir, "circuit")) or "none"
+        raise UserError(f"Unknown circuit {name!r}: no {path} (available: {known})")
+    return path
+
+
+def load_run_config(
+    circuit: str,
+    env: str = "local",
+    overrides: Iterable[str] = (),
+    config_dir: str | Path = DEFAULT_CONFIG_DIR,
+) -> RunConfig:
+    """Compose conf/ for one circuit and env (plus Hydra overrides) and validate it."""
+    return load_run_configs([circuit], env, overrides, config_dir)[0]
+
+
+def load_run_configs(
+    circuits: Iterable[str],
+    env: str = "local",
+    overrides: Iterable[str] = (),
+    config_dir: str | Path = DEFAULT_CONFIG_DIR,
+) -> list[RunConfig]:
+    """Compose and validate several circuits (fast for big fleets).
+
+    Hydra composes the first circuit; a plain circuit file (no defaults list, no
+    ``circuit.*`` override) then only swaps the ``circuit`` node, which is exactly what
+    choosing another option of that group does. Anything else is composed in full.
+    """
+    config_dir = Path(config_dir).resolve()
+    circuits, overrides = list(circuits), list(overrides)
+    for circuit in circuits:
+        check_circuit_name(circuit, config_dir)
+    if env not in available(config_dir, "env"):
+        known = ", ".join(available(config_dir, "env"))
+        raise UserError(f"Unknown env {env!r}: no {config_dir / 'env' / (env + '.yaml')} (available: {known})")
+    if not circuits:
+        return []
+    args = lambda c: [f"circuit={c}", f"env={env}", *overrides]  # noqa: E731
+    (base, base_choices), = _compose(config_dir, [args(circuits[0])])
+    composed = {circuits[0]: (base, base_choices)}
+    # the shortcut is only exact when nothing outside the circuit's own file reads the circuit
+    others = [config_dir / "config.yaml", *(config_dir / g / f"{base_choices[g]}.yaml" for g in ("env", "model")
+                                            if base_choices.get(g))]
+    touches_circuit = (any(o.lstrip("+~").startswith("circuit") or "${circuit" in o for o in overrides)
+                       or any("${circuit" in p.read_text() for p in others if p.is_file()))
+    slow = []
+    for circuit in circuits[1:]:
+        node = None if touches_circuit else _plain_circuit(config_dir / "circuit" / f"{circuit}.yaml")
+        if node is None:
+            slow.append(circuit)
+        else:
+            composed[circuit] = ({**base, "circuit": node}, {**base_choices, "circuit": circuit})
+    composed.update(zip(slow, _compose(config_dir, [args(c) for c in slow])))
+    return [check_composed(*composed[c], config_dir) for c in circuits]
+
+
+def _plain_circuit(path: Path) -> dict | None:
+    """A circuit file's resolved content when it needs no Hydra composition, else None."""
+    import yaml
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        return None  # Hydra composes it and reports the error with the file
+    if not isinstance(data, dict) or "defaults" in data:
+        return None
+    try:
+        return OmegaConf.to_container(OmegaConf.create(data), resolve=True)
+    except OmegaConfBaseException:  # interpolates other nodes: let Hydra compose it
+        return None
+
+
+def _compose(config_dir: Path, override_lists: list[list[str]]) -> list[tuple[dict, dict]]:
+    import yaml
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf, open_dict
+    from omegaconf.errors import OmegaConfBaseException
+
+    results = []
+    try:
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            for overrides in override_lists:
+                cfg = compose("config", overrides=overrides, return_hydra_config=True)
+                choices = dict(cfg.hydra.runtime.choices)
+                with open_dict(cfg):
+                    del cfg["hydra"]
+                results.append((OmegaConf.to_container(cfg, resolve=True), choices))
+    except yaml.YAMLError:
+        raise ConfigError([_first_invalid_yaml(config_dir)]) from None
+    except (HydraException, OmegaConfBaseException) as exc:
+        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+        message = lines[0]
+        if any(ln.startswith("Available options") for ln in lines):
+            start = next(i for i, ln in enumerate(lines) if ln.startswith("Available options"))
+            options = []
+            for ln in lines[start + 1 :]:
+                if ln.startswith("Config search path"):
+                    break
+                options.append(ln)
+            message += f" (available: {', '.join(options)})"
+        raise ConfigError([f"{config_dir.name}/: {message}"]) from None
+    return results
+
+
+def _first_invalid_yaml(config_dir: Path) -> str:
+    """'conf/<file>: line N: <problem>' for the first YAML file under conf/ that does not parse."""
+    import yaml
+
+    for path in sorted(config_dir.rglob("*.yaml")):
+        try:
+            yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f"line {mark.line + 1}: " if mark else ""
+            return f"{config_dir.name}/{path.relative_to(config_dir)}: {line}not valid YAML ({getattr(exc, 'problem', exc)})"
+    return f"{config_dir.name}/: not valid YAML"
+
+
+def check_composed(raw: dict, choices: dict, config_dir: Path) -> RunConfig:
+    """Validate a composed config; raise ConfigError listing every problem."""
+    problems: list[str] = []
+
+    def where(group: str) -> str:
+        return str(Path(config_dir.name) / group / f"{choices.get(group)}.yaml")
+
+    for key in raw:
+        if key not in ("circuit", "env", "model"):
+            problems.append(f"{Path(config_dir.name) / 'config.yaml'}: {key}: unknown key")
+    circuit_file = where("circuit")
+    circuit = parse_dataclass(CircuitConfig, raw.get("circuit"), circuit_file, problems)
+    env = parse_dataclass(EnvConfig, raw.get("env"), where("env"), problems)
+    model_raw = dict(raw.get("model") or {})
+    overrides = (raw.get("circuit") or {}).get("model_overrides") or {}
+    model = parse_dataclass(ModelConfig, model_raw, where("model"), problems)
+    if isinstance(overrides, dict) and overrides:
+        model = parse_dataclass(ModelConfig, {**model_raw, **overrides}, circuit_file, problems, prefix="model_overrides.")
+
+    if circuit is not None:
+        problems += _check_circuit(circuit, choices.get("circuit"), circuit_file)
+    if model is not None:
+        problems += _check_model(model, where("model"))
+    if env is not None:
+        problems += _check_env(env, where("env"))
+    if problems:
+        raise ConfigError(problems)
+    return RunConfig(circuit=circuit, model=model, env=env, project_root=str(config_dir.parent))
+
+
+def _check_circuit(c: CircuitConfig, chosen: str | None, where: str) -> list[str]:
+    problems = []
+    if not CIRCUIT_NAME.match(c.name):
+        problems.append(f"{where}: plant_id/circuit_id: {c.name!r} must be letters and digits only")
+    elif chosen and c.name != chosen:
+        problems.append(f"{where}: plant_id/circuit_id: they give {c.name!r} but the file is {chosen}.yaml")
+    if not ISO_DATE.match(c.cutoff_date):
+        problems.append(f"{where}: cutoff_date: {c.cutoff_date!r} is not a date (YYYY-MM-DD)")
+    else:
+        try:
+            date.fromisoformat(c.cutoff_date)
+        except ValueError:
+            problems.append(f"{where}: cutoff_date: {c.cutoff_date!r} is not a date (YYYY-MM-DD)")
+    d = c.data
+    if d.format not in DATA_FORMATS:
+        problems.append(f"{where}: data.format: {d.format!r} is not one of {', '.join(DATA_FORMATS)}")
+    if d.target_column in d.feature_columns:
+        problems.append(f"{where}: data.feature_columns: contains the target column {d.target_column!r}")
+    if d.timestamp_column in (d.target_column, *d.feature_columns):
+        problems.append(f"{where}: data.timestamp_column: {d.timestamp_column!r} is also a value column")
+    if len(set(d.feature_columns)) != len(d.feature_columns):
+        problems.append(f"{where}: data.feature_columns: duplicate column names")
+    if d.max_interpolate_steps < 0:
+        problems.append(f"{where}: data.max_interpolate_steps: must be >= 0")
+    try:
+        import pandas as pd
+
+        pd.tseries.frequencies.to_offset(d.frequency)
+    except ValueError:
+        problems.append(f"{where}: data.frequency: {d.frequency!r} is not a pandas frequency (e.g. 'h', '15min')")
+    t = c.thresholds
+    if t.mae_max <= 0 or t.rmse_max <= 0:
+        problems.append(f"{where}: thresholds: mae_max and rmse_max must be > 0")
+    if t.r2_min > 1:
+        problems.append(f"{where}: thresholds.r2_min: {t.r2_min} can never be reached (R² <= 1)")
+    return problems
+
+
+def _check_model(m: ModelConfig, where: str) -> list[str]:
+    problems = []
+    for key in ("lookback", "horizon", "epochs", "batch_size", "train_stride", "baseline_season", "dense_units"):
+        if getattr(m, key) < 1:
+            problems.append(f"{where}: {key}: must be >= 1, got {getattr(m, key)}")
+    if m.patience < 0:
+        problems.append(f"{where}: patience: must be >= 0")
+    if not m.lstm_units or any(u < 1 for u in m.lstm_units):
+        problems.append(f"{where}: lstm_units: needs at least one layer, each >= 1 unit")
+    if not 0 <= m.dropout < 1:
+        problems.append(f"{where}: dropout: must be in [0, 1), got {m.dropout}")
+    if m.learning_rate <= 0:
+        problems.append(f"{where}: learning_rate: must be > 0")
+    for key in ("validation_fraction", "test_fraction"):
+        if not 0 < getattr(m, key) < 0.5:
+            problems.append(f"{where}: {key}: must be in (0, 0.5), got {getattr(m, key)}")
+    return problems
+
+
+def _check_env(e: EnvConfig, where: str) -> list[str]:
+    problems = []
+    if e.backend not in BACKENDS:
+        problems.append(f"{where}: backend: {e.backend!r} is not one of {', '.join(BACKENDS)}")
+    if e.max_parallel < 1:
+        problems.append(f"{where}: max_parallel: must be >= 1")
+    return problems

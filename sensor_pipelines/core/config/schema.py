@@ -1,0 +1,147 @@
+"""Typed schemas of the composed configuration (circuit, model, env).
+
+Plain dataclasses: the core receives these, never a Hydra DictConfig.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+CIRCUIT_NAME = re.compile(r"^[A-Za-z0-9]+_[A-Za-z0-9]+$")
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass
+class DataSource:
+    """Where a circuit's readings come from and what their columns mean."""
+
+    path: str
+    target_column: str
+    format: str = "csv"
+    timestamp_column: str = "timestamp"
+    feature_columns: list[str] = field(default_factory=list)
+    frequency: str = "h"
+    max_interpolate_steps: int = 3
+    sample_seed: Optional[int] = None
+
+
+@dataclass
+class Thresholds:
+    """Validation limits a model must meet on the held-out test windows."""
+
+    mae_max: float
+    rmse_max: float
+    r2_min: float
+
+
+@dataclass
+class ThresholdOverrides:
+    """Env-specific threshold overrides (conf/env/*.yaml), applied over every circuit's own."""
+
+    mae_max: Optional[float] = None
+    rmse_max: Optional[float] = None
+    r2_min: Optional[float] = None
+
+    def apply(self, thresholds: Thresholds) -> Thresholds:
+        changes = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        return dataclasses.replace(thresholds, **changes)
+
+
+@dataclass
+class ModelConfig:
+    """LSTM forecaster settings (conf/model/*.yaml, overridable per circuit)."""
+
+    name: str = "lstm"
+    lookback: int = 72
+    horizon: int = 24
+    lstm_units: list[int] = field(default_factory=lambda: [48])
+    dense_units: int = 64
+    dropout: float = 0.1
+    epochs: int = 30
+    batch_size: int = 128
+    learning_rate: float = 0.002
+    patience: int = 4
+    seed: int = 42
+    use_features: bool = True
+    use_calendar: bool = True
+    train_stride: int = 2
+    validation_fraction: float = 0.15
+    test_fraction: float = 0.15
+    baseline_season: int = 168
+
+
+@dataclass
+class CircuitConfig:
+    """One circuit: identity, data snapshot cutoff, data source, thresholds."""
+
+    plant_id: str
+    circuit_id: str
+    cutoff_date: str
+    data: DataSource
+    thresholds: Thresholds
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def name(self) -> str:
+        """The circuit's name, also the data asset name: ``{PLANT}_{CIRCUIT}``."""
+        return f"{self.plant_id}_{self.circuit_id}"
+
+    @property
+    def model_name(self) -> str:
+        return f"{self.name}_model"
+
+
+@dataclass
+class AzureSettings:
+    """Coordinates of an Azure ML workspace and registry (values from env vars)."""
+
+    subscription_id: Optional[str] = None
+    resource_group: Optional[str] = None
+    workspace_name: Optional[str] = None
+    compute: Optional[str] = None
+
+
+@dataclass
+class EnvConfig:
+    """Where the work runs: backend, workspace location, parallelism."""
+
+    name: str
+    backend: str = "local"
+    workspace_root: str = ".mlops"
+    max_parallel: int = 5
+    build_id: str = "local"
+    experiment_name: str = "sensor-forecasting"
+    thresholds: ThresholdOverrides = field(default_factory=ThresholdOverrides)
+    azure: Optional[AzureSettings] = None
+
+
+@dataclass
+class CircuitRunConfig:
+    """What a component needs: the circuit and its effective model settings.
+
+    Written to a file and passed to components as the ``circuit_config`` input.
+    """
+
+    circuit: CircuitConfig
+    model: ModelConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"circuit": dataclasses.asdict(self.circuit), "model": dataclasses.asdict(self.model)}
+
+
+@dataclass
+class RunConfig:
+    """The whole validated configuration of one command."""
+
+    circuit: CircuitConfig
+    model: ModelConfig
+    env: EnvConfig
+    project_root: str = "."
+
+    @property
+    def circuit_run(self) -> CircuitRunConfig:
+        return CircuitRunConfig(circuit=self.circuit, model=self.model)

@@ -1,0 +1,65 @@
+"""Re-score a saved MLflow model on the test windows and check it against the circuit's thresholds."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sensor_pipelines.core.config.schema import CircuitRunConfig, Thresholds
+from sensor_pipelines.core.errors import DataError
+from sensor_pipelines.core.fileio import write_json_atomic
+from sensor_pipelines.core.forecasting.metrics import is_number
+from sensor_pipelines.core.forecasting.training import prepare_training_data, score_test_windows
+
+log = logging.getLogger(__name__)
+
+
+def evaluate_saved_model(config: CircuitRunConfig, frame: pd.DataFrame, model_dir: Path) -> dict[str, Any]:
+    """Forecast the test origins with the saved pyfunc model (one predict call); metrics as in metrics.json."""
+    import mlflow.pyfunc
+
+    data = prepare_training_data(config, frame)
+    origins = data.values.index[data.test]
+    model = mlflow.pyfunc.load_model(str(model_dir))
+    predicted = model.predict(data.values.reset_index(), params={"origins": [ts.isoformat() for ts in origins]})
+    expected = np.repeat(origins.to_numpy(), data.spec.horizon)
+    if len(predicted) != len(expected) or not (pd.to_datetime(predicted["origin"]).to_numpy() == expected).all():
+        raise DataError(f"{model_dir}: the model did not return {data.spec.horizon} forecasts per test origin")
+    forecast = predicted["forecast"].to_numpy(dtype=np.float64).reshape(len(origins), data.spec.horizon)
+    report, _ = score_test_windows(data.values, data.spec, data.test, forecast, config.model.baseline_season)
+    return report
+
+
+def apply_thresholds(metrics: dict[str, Any], thresholds: Thresholds) -> dict[str, Any]:
+    """The validation verdict; fail closed: a missing or non-finite metric fails its check.
+
+    ``metrics`` is a metrics.json dict (the ``model`` part is checked) or a flat metric dict.
+    """
+    values = metrics.get("model", metrics) if isinstance(metrics, dict) else {}
+    checks = []
+    for metric, op, limit in (("mae", "<", thresholds.mae_max), ("rmse", "<", thresholds.rmse_max),
+                              ("r2", ">", thresholds.r2_min)):
+        value = values.get(metric) if isinstance(values, dict) else None
+        ok = is_number(value) and (value < limit if op == "<" else value > limit)
+        checks.append({"metric": metric, "value": float(value) if is_number(value) else float("nan"),
+                       "limit": float(limit), "op": op, "passed": bool(ok)})
+    return {"passed": all(c["passed"] for c in checks), "checks": checks}
+
+
+def write_verdict(config: CircuitRunConfig, frame: pd.DataFrame, model_dir: Path, verdict_dir: Path) -> dict[str, Any]:
+    """Evaluate the saved model, apply the thresholds, write verdict_dir/verdict.json = {passed, checks, metrics}."""
+    import mlflow
+
+    metrics = evaluate_saved_model(config, frame, model_dir)
+    verdict = {**apply_thresholds(metrics, config.circuit.thresholds), "metrics": metrics}
+    write_json_atomic(Path(verdict_dir) / "verdict.json", verdict)
+    if mlflow.active_run() is not None:
+        logged = {f"eval_{c['metric']}": c["value"] for c in verdict["checks"]}
+        mlflow.log_metrics({**logged, "eval_baseline_mae": metrics["baseline"]["mae"],
+                            "eval_passed": float(verdict["passed"])})
+    log.info("%s: verdict %s", config.circuit.name, "PASSED" if verdict["passed"] else "FAILED")
+    return verdict

@@ -1,0 +1,137 @@
+"""The MLflow pyfunc model: scores a history DataFrame end to end (scaling and windowing inside).
+
+Contract of ``predict(context, model_input, params=None)``:
+
+- ``model_input``: a DataFrame with the timestamp, target and feature columns the model was
+  trained on (other columns are ignored); timestamps may be strings. Rows are sorted and put
+  on the frequency grid; missing steps become NaN.
+- ``params={"origins": [iso timestamps]}`` (optional): forecast from each origin using the
+  history up to and including it, in one batched Keras predict. Without it, the one origin
+  is the last timestamp.
+- Returns a DataFrame ``[origin, timestamp, forecast]``: ``horizon`` rows per origin, for the
+  steps after it. A window whose inputs hold NaN gets NaN forecasts.
+
+MLflow is imported lazily: ``CircuitForecaster`` is built on first access (PEP 562), so
+importing this module stays cheap and pickles still find the class by its qualified name.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import tempfile
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from sensor_pipelines.core.errors import DataError
+from sensor_pipelines.core.forecasting import model as forecaster
+from sensor_pipelines.core.forecasting.features import FeatureSpec, make_windows, regular_frame, unscale_target
+
+KERAS_ARTIFACT = "keras_model"
+SPEC_ARTIFACT = "feature_spec"
+REQUIREMENTS = ("mlflow", "keras", "tensorflow-cpu", "tensorflow", "pandas", "numpy", "cloudpickle")
+
+
+def forecast_history(keras_model: Any, spec: FeatureSpec, history: pd.DataFrame,
+                     origins: Optional[Sequence[Any]] = None) -> pd.DataFrame:
+    """Forecast ``horizon`` steps after each origin (default: the last timestamp) of ``history``."""
+    values = regular_frame(history, spec)
+    positions = _origin_positions(values, spec, origins)
+    windows = make_windows(values, spec, positions, with_targets=False)
+    complete = ~np.isnan(windows.past).any(axis=(1, 2))
+    windows.past = np.nan_to_num(windows.past)
+    scaled = forecaster.predict(keras_model, windows)
+    forecast = unscale_target(scaled, spec)
+    forecast[~complete] = np.nan
+    grid = values.index.append(pd.date_range(values.index[-1], periods=spec.horizon + 1, freq=spec.frequency)[1:])
+    steps = positions[:, None] + np.arange(1, spec.horizon + 1)[None, :]
+    return pd.DataFrame(
+        {
+            "origin": np.repeat(values.index[positions].to_numpy(), spec.horizon),
+            "timestamp": grid[steps.ravel()].to_numpy(),
+            "forecast": forecast.ravel(),
+        }
+    )
+
+
+def _origin_positions(values: pd.DataFrame, spec: FeatureSpec, origins: Optional[Sequence[Any]]) -> np.ndarray:
+    if origins is None or (not isinstance(origins, str) and len(origins) == 0):
+        positions = np.array([len(values) - 1])
+    else:
+        stamps = pd.DatetimeIndex(pd.to_datetime([origins] if isinstance(origins, str) else list(origins)))
+        positions = values.index.get_indexer(stamps)
+        if (positions < 0).any():
+            missing = [str(s) for s in stamps[positions < 0][:3]]
+            raise DataError(f"origins not in the history's {spec.frequency!r} grid: {', '.join(missing)}")
+    short = positions < spec.lookback - 1
+    if short.any():
+        first = values.index[positions[short][0]]
+        raise DataError(f"origin {first} has fewer than lookback={spec.lookback} steps of history before it")
+    return positions.astype(np.int64)
+
+
+@functools.cache
+def _forecaster_class() -> type:
+    import mlflow.pyfunc
+
+    class CircuitForecaster(mlflow.pyfunc.PythonModel):
+        """A circuit's LSTM forecaster with its scaler and windowing (see module docstring)."""
+
+        def load_context(self, context: Any) -> None:
+            import keras
+
+            self.spec = FeatureSpec.from_dict(json.loads(Path(context.artifacts[SPEC_ARTIFACT]).read_text()))
+            self.keras_model = keras.models.load_model(context.artifacts[KERAS_ARTIFACT], compile=False)
+
+        def predict(self, context: Any, model_input: pd.DataFrame, params: Optional[dict[str, Any]] = None):
+            origins = (params or {}).get("origins")
+            return forecast_history(self.keras_model, self.spec, pd.DataFrame(model_input), origins)
+
+    CircuitForecaster.__module__ = __name__
+    CircuitForecaster.__qualname__ = "CircuitForecaster"
+    return CircuitForecaster
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CircuitForecaster":
+        return _forecaster_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _pip_requirements() -> list[str]:
+    pins = []
+    for name in REQUIREMENTS:
+        try:
+            pins.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return pins
+
+
+def save_forecaster(path: str | Path, keras_file: str | Path, spec: FeatureSpec) -> Path:
+    """Save the MLflow pyfunc model to ``path`` (absent or an empty folder)."""
+    import mlflow.pyfunc
+    from mlflow.models import ModelSignature
+    from mlflow.types import ParamSchema, ParamSpec
+
+    path = Path(path)
+    if path.is_dir() and any(path.iterdir()):
+        raise FileExistsError(f"model folder {path} is not empty")
+    signature = ModelSignature(inputs=None, params=ParamSchema([ParamSpec("origins", "string", [], (-1,))]))
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*input example was not provided")
+        spec_file = Path(tmp) / "feature_spec.json"
+        spec_file.write_text(json.dumps(spec.to_dict(), indent=2, sort_keys=True))
+        mlflow.pyfunc.save_model(
+            path=str(path),
+            python_model=_forecaster_class()(),
+            artifacts={KERAS_ARTIFACT: str(keras_file), SPEC_ARTIFACT: str(spec_file)},
+            signature=signature,
+            pip_requirements=_pip_requirements(),
+        )
+    return path

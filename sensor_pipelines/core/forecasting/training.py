@@ -1,0 +1,154 @@
+"""Train a circuit's forecaster from its snapshot: windows, fit, test metrics, MLflow model, plots."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sensor_pipelines.core.config.schema import CircuitRunConfig
+from sensor_pipelines.core.errors import DataError
+from sensor_pipelines.core.fileio import write_json_atomic
+from sensor_pipelines.core.forecasting.features import (
+    FeatureSpec,
+    Split,
+    complete_origins,
+    fit_scaler,
+    make_windows,
+    regular_frame,
+    select_test_origins,
+    spec_from_config,
+    split_chronologically,
+)
+from sensor_pipelines.core.forecasting.metrics import forecast_report, seasonal_naive
+
+log = logging.getLogger(__name__)
+
+MIN_TRAIN_WINDOWS = 10
+BEST_CHECKPOINT = "best.keras"
+
+
+@dataclass
+class TrainingData:
+    """A snapshot on its grid, the fitted spec and the origins of every split."""
+
+    values: pd.DataFrame
+    spec: FeatureSpec
+    split: Split
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+
+
+def prepare_training_data(config: CircuitRunConfig, frame: pd.DataFrame) -> TrainingData:
+    """Split the snapshot, fit the scaler on train rows and pick complete windows; raise DataError if too few."""
+    m, name = config.model, config.circuit.name
+    spec = spec_from_config(config)
+    values = regular_frame(frame, spec)
+    split = split_chronologically(len(values), m.validation_fraction, m.test_fraction)
+    spec = fit_scaler(values, spec, split.train_end)
+    train = complete_origins(values, spec, 0, split.train_end - spec.horizon, stride=m.train_stride)
+    validation = complete_origins(values, spec, split.train_end - 1, split.val_end - spec.horizon, stride=m.train_stride)
+    test = select_test_origins(values, spec, split, m.baseline_season)
+    sizes = (f"{len(values)} rows, lookback {spec.lookback}, horizon {spec.horizon}, "
+             f"train_stride {m.train_stride}, baseline_season {m.baseline_season}")
+    if len(train) < MIN_TRAIN_WINDOWS:
+        raise DataError(f"{name}: only {len(train)} complete training windows, need >= {MIN_TRAIN_WINDOWS} "
+                        f"({sizes}); use a later cutoff_date, a smaller lookback or train_stride")
+    if len(validation) == 0 or len(test) == 0:
+        which = "validation" if len(validation) == 0 else "test"
+        raise DataError(f"{name}: no complete {which} windows ({sizes}); the {which} split is too short or "
+                        f"full of gaps: use a later cutoff_date or a larger {which}_fraction")
+    return TrainingData(values=values, spec=spec, split=split, train=train, validation=validation, test=test)
+
+
+def score_test_windows(values: pd.DataFrame, spec: FeatureSpec, origins: np.ndarray, forecast: np.ndarray,
+                       season: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Metrics of ``forecast`` (n_origins, horizon) and of the seasonal naive on the same windows."""
+    target = values[spec.target_column].to_numpy(dtype=np.float64)
+    steps = origins[:, None] + np.arange(1, spec.horizon + 1)[None, :]
+    actual = target[steps]
+    baseline = seasonal_naive(target, origins, spec.horizon, season)
+    stamps = [ts.isoformat() for ts in values.index[origins]]
+    series = {"timestamps": values.index.to_numpy()[steps], "actual": actual, "forecast": forecast,
+              "baseline": baseline}
+    return forecast_report(actual, forecast, baseline, season, stamps), series
+
+
+def train_circuit_model(config: CircuitRunConfig, frame: pd.DataFrame, model_dir: Path, metrics_dir: Path,
+                        artifacts_dir: Path) -> dict[str, Any]:
+    """Train the circuit's LSTM and write the MLflow model, metrics.json and training plots.
+
+    Logs params, metrics and artifacts to the active MLflow run if there is one.
+    Returns the metrics.json content.
+    """
+    from sensor_pipelines.core.forecasting.model import fit_model
+    from sensor_pipelines.core.forecasting.plots import plot_forecasts, plot_training_curve
+    from sensor_pipelines.core.forecasting.pyfunc import forecast_history, save_forecaster
+
+    model_dir, metrics_dir, artifacts_dir = Path(model_dir), Path(metrics_dir), Path(artifacts_dir)
+    if model_dir.is_dir() and any(model_dir.iterdir()):
+        raise FileExistsError(f"model folder {model_dir} is not empty")
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    artifacts_dir.mkdir(parents=True, exist_ok=True)
+
+    data = prepare_training_data(config, frame)
+    spec, season = data.spec, config.model.baseline_season
+    log.info("%s: %d train, %d validation windows, %d test origins", config.circuit.name, len(data.train),
+             len(data.validation), len(data.test))
+    fit = fit_model(spec, config.model, make_windows(data.values, spec, data.train),
+                    make_windows(data.values, spec, data.validation), artifacts_dir / BEST_CHECKPOINT)
+
+    history = data.values.reset_index()
+    predicted = forecast_history(fit.model, spec, history, data.values.index[data.test])
+    forecast = predicted["forecast"].to_numpy().reshape(len(data.test), spec.horizon)
+    report, series = score_test_windows(data.values, spec, data.test, forecast, season)
+    report.update(n_train_windows=int(len(data.train)), epochs_run=fit.epochs_run, best_epoch=fit.best_epoch,
+                  train_seconds=round(fit.seconds, 3))
+
+    save_forecaster(model_dir, artifacts_dir / BEST_CHECKPOINT, spec)
+    write_json_atomic(metrics_dir / "metrics.json", report)
+    plot_training_curve(fit.history, artifacts_dir / "training_curve.png", fit.best_epoch)
+    plot_forecasts(series["timestamps"], series["actual"], series["forecast"], series["baseline"],
+                   artifacts_dir / "forecast_vs_actual.png",
+                   title=f"{config.circuit.name}: last test windows (MAE {report['model']['mae']:.2f} vs "
+                         f"{report['baseline']['name']} {report['baseline']['mae']:.2f})")
+    _log_to_active_run(config, report, fit.history, metrics_dir, artifacts_dir)
+    log.info("%s: test MAE %.3f vs %s %.3f (ratio %.2f), %d epochs in %.1f s", config.circuit.name,
+             report["model"]["mae"], report["baseline"]["name"], report["baseline"]["mae"], report["mae_ratio"],
+             fit.epochs_run, fit.seconds)
+    return report
+
+
+def _log_to_active_run(config: CircuitRunConfig, report: dict[str, Any], history: dict[str, list[float]],
+                       metrics_dir: Path, artifacts_dir: Path) -> None:
+    """One batch of params and metrics, then the files; nothing when no run is active."""
+    import mlflow
+    from mlflow.entities import Metric, Param
+    from mlflow.tracking import MlflowClient
+
+    run = mlflow.active_run()
+    if run is None:
+        return
+    params = {"circuit": config.circuit.name, "cutoff_date": config.circuit.cutoff_date,
+              **dataclasses.asdict(config.model)}
+    now = int(pd.Timestamp.now(tz="UTC").timestamp() * 1000)
+    values = {"mae_ratio": report["mae_ratio"], "epochs_run": report["epochs_run"],
+              "train_seconds": report["train_seconds"], "n_train_windows": report["n_train_windows"],
+              "n_test_windows": report["n_test_windows"]}
+    for side in ("model", "baseline"):
+        values.update({f"{side}_{k}": v for k, v in report[side].items() if k != "name"})
+    metrics = [Metric(k, float(v), now, 0) for k, v in values.items()]
+    for key in ("loss", "val_loss"):
+        metrics += [Metric(key, float(v), now, epoch) for epoch, v in enumerate(history.get(key, []), start=1)]
+    client = MlflowClient()
+    client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+    for start in range(0, len(metrics), 1000):  # MLflow takes at most 1000 metrics per batch
+        client.log_batch(run.info.run_id, metrics=metrics[start : start + 1000])
+    mlflow.log_artifact(str(metrics_dir / "metrics.json"))
+    mlflow.log_artifacts(str(artifacts_dir), artifact_path="training")
