@@ -80,3 +80,13 @@ def test_detect_changes_emits_the_matrix_as_an_output_variable(tmp_path, monkeyp
     assert json.loads(line.split("]", 1)[1]) == {"PLANT1_CIRC1": {"CIRCUIT": "PLANT1_CIRC1", "CUTOFF_DATE": "2025-12-09",
                                                                   "CHANGE_TYPE": "new"}}
     assert "##vso[task.setvariable variable=hasChanges;isOutput=true]true" in out
+
+
+def test_no_script_splices_a_value_into_its_text():
+    """Matrix entries and branch names reach scripts as quoted environment variables, never as $(...) macros
+    that Azure DevOps would paste into the script before bash parses it."""
+    scripts = _scripts(yaml.safe_load((REPO / "azure-pipelines.yml").read_text()))
+    for script in scripts:
+        assert "$(" not in script, script
+        for name in re.findall(r"\$\{?([A-Za-z_]+)", script):
+            assert f'"${name}' in script or f'"$' in script, f"{script!r}: ${name} unquoted"
