@@ -2,23 +2,31 @@
 
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import pytest
 from azure.ai.ml import Input, dsl
 
+from sensor_pipelines.backends.local import workers
 from sensor_pipelines.backends.local.runner import LocalRunner, _command
 from sensor_pipelines.backends.local.workspace import LocalWorkspace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
-from toy_components import toy_check, toy_make  # noqa: E402
+from toy_components import toy_check, toy_crash, toy_make  # noqa: E402
 
 
 @dsl.pipeline(name="toy_pipeline")
 def toy_pipeline(source: Input(type="uri_file"), factor: int = 2, fail: bool = False):
     check = toy_check(made=toy_make(source=source, factor=factor).outputs.made, fail=fail)
     return {"checked": check.outputs.checked}
+
+
+@dsl.pipeline(name="toy_crash_pipeline")
+def toy_crash_pipeline(source: Input(type="uri_file"), how: str = "exit"):
+    crash = toy_crash(made=toy_make(source=source).outputs.made, how=how)
+    return {"crashed": crash.outputs.crashed}
 
 
 def test_command_binds_and_quotes_paths():
@@ -29,13 +37,16 @@ def test_command_binds_and_quotes_paths():
     assert "--b" in argv and "3" in argv
 
 
-@pytest.fixture
-def runner_setup(tmp_path):
+@pytest.fixture(params=["warm worker", "new process"])
+def runner_setup(tmp_path, request):
+    """The runner with a warm node worker (nothing heavy preloaded: fast) and with a process per node."""
     source = tmp_path / "source.txt"
     source.write_text("21")
     workspace = LocalWorkspace(tmp_path / "ws")
     lines: list[str] = []
-    return workspace, source, LocalRunner(workspace, echo=lines.append), lines
+    preload = () if request.param == "warm worker" else None
+    yield workspace, source, LocalRunner(workspace, echo=lines.append, node_preload=preload), lines
+    workers.close_workers()
 
 
 def _run(runner, source, run_id, **params):
@@ -81,3 +92,46 @@ def test_failing_node_stops_downstream_and_keeps_log(runner_setup):
     # the good upstream node is cached; a fixed rerun reuses it and runs only the failed one
     fixed = _run(runner, source, "fixed")
     assert [n.status for n in fixed.nodes] == ["reused", "completed"]
+
+
+def _worker_pid(run) -> int:
+    """The parent of the crash node's process, which the node printed first."""
+    line = Path(run.node("crash").log).read_text().split("toy_crash pid ", 1)[1].splitlines()[0]
+    return int(line.split(" parent ")[1])
+
+
+@pytest.mark.parametrize("how", ["exit", "kill", "worker"])
+def test_a_node_dying_in_a_reused_worker_fails_that_node_only(tmp_path, how):
+    """os._exit, SIGKILL, or the worker itself killed under the node: that node fails, the runner goes on,
+    and the next node and the next circuit's run run in a healthy worker."""
+    workspace = LocalWorkspace(tmp_path / "ws")
+    lines: list[str] = []
+    runner = LocalRunner(workspace, echo=lines.append, node_preload=())
+    try:
+        circuits = []
+        for name in ("A", "B"):
+            (tmp_path / f"{name}.txt").write_text("21" if name == "A" else "4")
+            circuits.append(Input(type="uri_file", path=str(tmp_path / f"{name}.txt")))
+        crashed = runner.run(toy_crash_pipeline(source=circuits[0], how=how), run_id="crash")
+        assert crashed.status == "failed"
+        assert crashed.node("toy_make").status == "completed"
+        failed = crashed.node("crash")
+        assert failed.status == "failed"
+        assert "toy_crash pid" in Path(failed.log).read_text()  # its log is kept
+        assert any("FAILED (exit code" in line for line in lines)
+        worker = workers.shared_worker(())
+        if how == "worker":
+            assert _worker_pid(crashed) != worker.pid  # that worker died; a new one took over
+        else:
+            assert _worker_pid(crashed) == worker.pid and worker.alive
+
+        after = runner.run(toy_crash_pipeline(source=circuits[0], how="none"), run_id="after")  # next node
+        assert after.succeeded, lines
+        assert [n.status for n in after.nodes] == ["reused", "completed"]
+        other = runner.run(toy_pipeline(source=circuits[1]), run_id="other")  # another circuit
+        assert other.succeeded, lines
+        assert (Path(other.node("check").outputs["checked"]) / "value.txt").read_text() == "8"
+        assert _worker_pid(after) == workers.shared_worker(()).pid
+        os.kill(workers.shared_worker(()).pid, 0)  # the worker is still there
+    finally:
+        workers.close_workers()

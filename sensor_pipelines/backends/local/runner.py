@@ -14,7 +14,6 @@ data input (upstream outputs included). ``force=True`` reruns everything.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import graphlib
 import json
 import logging
@@ -29,9 +28,10 @@ import time
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from sensor_pipelines.backends.base import NodeRun, PipelineRun, RunStatus
+from sensor_pipelines.backends.local.workers import NODE_PRELOAD, die_with_parent, shared_worker, workers_enabled
 from sensor_pipelines.core.errors import UserError
 from sensor_pipelines.core.fileio import hash_path, hash_text, read_json, write_json_atomic
 from sensor_pipelines.core.provenance import code_hash
@@ -41,6 +41,7 @@ _OWN_LINE = re.compile(r"^\d\d:\d\d:\d\d (?:INFO|WARNING|ERROR|CRITICAL) sensor_
 _PLACEHOLDER = re.compile(r"'?\$\{\{(inputs|outputs)\.([A-Za-z0-9_]+)\}\}'?")
 _OPTIONAL = re.compile(r"\$\[\[(.*?)\]\]")
 TAIL_LINES = 15
+log = logging.getLogger(__name__)
 
 
 class RunnerWorkspace(Protocol):
@@ -56,10 +57,13 @@ class RunnerWorkspace(Protocol):
 class LocalRunner:
     """Walks a PipelineJob's nodes in dependency order and runs them here."""
 
-    def __init__(self, workspace: RunnerWorkspace, echo: Callable[[str], None] = print, stream_logs: bool = True):
+    def __init__(self, workspace: RunnerWorkspace, echo: Callable[[str], None] = print, stream_logs: bool = True,
+                 node_preload: Sequence[str] | None = NODE_PRELOAD):
+        """``node_preload``: what the warm node worker imports once (None: one new process per node)."""
         self.workspace = workspace
         self.echo = echo
         self.stream_logs = stream_logs
+        self.node_preload = None if node_preload is None else tuple(node_preload)
 
     def run(self, job: Any, run_id: str, tags: dict[str, str] | None = None, force: bool = False) -> PipelineRun:
         """Execute ``job`` (a PipelineJob built with ``@dsl.pipeline``); never raises for node failures.
@@ -148,7 +152,7 @@ class LocalRunner:
         self._save(self._result)
         self.echo(f"{label}: running")
         begin = time.monotonic()
-        code = self._execute(argv, Path(component.code or "."), Path(res.log), tracker.env(res.mlflow_run_id))
+        code = self._execute(argv, Path(component.code or "."), Path(res.log), tracker.env(res.mlflow_run_id), active)
         res.seconds = round(time.monotonic() - begin, 2)
         res.ended = _now()
         if code == 0:
@@ -161,7 +165,8 @@ class LocalRunner:
             self.echo(f"{label}: FAILED (exit code {code}) after {res.seconds:.1f} s; log: {res.log}")
         tracker.finish_node(res.mlflow_run_id, res.status)
 
-    def _execute(self, argv: list[str], cwd: Path, log_path: Path, extra_env: dict[str, str]) -> int:
+    def _execute(self, argv: list[str], cwd: Path, log_path: Path, extra_env: dict[str, str],
+                 active: "_ActiveRun | None" = None) -> int:
         env = {**os.environ, **extra_env}
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         env.setdefault("PYTHONUNBUFFERED", "1")
@@ -169,21 +174,34 @@ class LocalRunner:
         with open(log_path, "w") as log:
             log.write(f"$ {shlex.join(argv)}\n")
             log.flush()
-            try:  # its own process group (stopped whole on interrupt), killed if the runner dies
-                proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True, errors="replace", start_new_session=True,
-                                        preexec_fn=_die_with_parent)
+            try:
+                proc = self._start(argv, cwd, env)
             except OSError as exc:
                 log.write(f"cannot start: {exc}\n")
                 return 127
             self._current = proc
+            if active is not None:
+                active.record_processes([p for p in (getattr(getattr(proc, "worker", None), "pid", None), proc.pid) if p])
             verbose = logging.getLogger("sensor_pipelines").isEnabledFor(logging.DEBUG)
-            for line in proc.stdout:
-                log.write(line)
-                shown = line.rstrip() if verbose else _own_log_line(line)
-                if self.stream_logs and shown is not None:
-                    self.echo(f"    | {shown}")
+            with proc.stdout:
+                for line in proc.stdout:
+                    log.write(line)
+                    shown = line.rstrip() if verbose else _own_log_line(line)
+                    if self.stream_logs and shown is not None:
+                        self.echo(f"    | {shown}")
             return proc.wait()
+
+    def _start(self, argv: list[str], cwd: Path, env: dict[str, str]):
+        """The node's process: forked by the warm worker, else (workers off or failing) a new process."""
+        if self.node_preload is not None and workers_enabled():
+            for _attempt in range(2):  # a worker found dead is replaced once
+                try:
+                    return shared_worker(self.node_preload).start_node(argv, cwd, env)
+                except OSError as exc:
+                    log.warning("node worker unavailable (%s); starting a new one", exc)
+        # its own process group (stopped whole on interrupt), killed if the runner dies
+        return subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                errors="replace", start_new_session=True, preexec_fn=die_with_parent)
 
     # -- cache ----------------------------------------------------------------------------------
     def _cache_key(self, component, inputs: dict[str, tuple[str, Any]]) -> str:
@@ -274,15 +292,22 @@ class _ActiveRun:
         self.path = Path(runs_dir) / ACTIVE_DIR / f"{run_id}.json"
         self.run_id = run_id
         self.mlflow_runs: list[str] = []
-        self._write(None)
+        self.processes: list[int] = []  # the running node's process (and the worker it was forked by)
+        self.parent: str | None = None
+        self._write()
 
-    def _write(self, parent: str | None) -> None:
-        write_json_atomic(self.path, {"run_id": self.run_id, "pid": os.getpid(), "mlflow_parent": parent,
-                                      "mlflow_runs": self.mlflow_runs})
+    def _write(self) -> None:
+        write_json_atomic(self.path, {"run_id": self.run_id, "pid": os.getpid(), "mlflow_parent": self.parent,
+                                      "mlflow_runs": self.mlflow_runs, "node_processes": self.processes})
 
     def record(self, parent: str | None, node_run: str) -> None:
         self.mlflow_runs.append(node_run)
-        self._write(parent)
+        self.parent = parent
+        self._write()
+
+    def record_processes(self, pids: list[int]) -> None:
+        self.processes = list(pids)
+        self._write()
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -361,14 +386,6 @@ def _terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _die_with_parent() -> None:
-    """In a node process (Linux): get SIGKILL when the runner process dies, however it dies."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 # -- graph helpers ------------------------------------------------------------------------------
