@@ -1,4 +1,4 @@
-"""Component: re-score the saved model on the test windows and apply the thresholds."""
+"""Component: test metrics of the saved model (its forecasts handed over by training, hash-checked) and the thresholds."""
 
 from mldesigner import Input, Output, command_component
 
@@ -12,8 +12,11 @@ def evaluate_model(
     trained_model: Input(type="mlflow_model", description="The saved MLflow model"),
     training_data: Input(type="mltable", description="The circuit's data asset"),
     verdict: Output(type="uri_folder", description="verdict.json: metrics, checks and passed"),
+    metrics: Input(type="uri_folder", optional=True,
+                   description="The training node's metrics: its test forecasts are reused when their model "
+                               "content hash is the saved model's") = None,
 ):
-    """Recompute test metrics from the saved model and write the validation verdict."""
+    """Recompute test metrics of the saved model and write the validation verdict."""
     from pathlib import Path
 
     from sensor_pipelines.core.config.files import read_circuit_run_config
@@ -23,4 +26,5 @@ def evaluate_model(
 
     with component_run():
         write_verdict(read_circuit_run_config(circuit_config), read_mltable(training_data),
-                      model_dir=Path(trained_model), verdict_dir=Path(verdict))
+                      model_dir=Path(trained_model), verdict_dir=Path(verdict),
+                      forecasts_dir=Path(metrics) if metrics else None)

@@ -83,6 +83,7 @@ class TrainingOutcome:
 def train_circuit(config: RunConfig, workspace: Workspace, force: bool = False, echo: Echo = print) -> TrainingOutcome:
     """Register the data asset, then run the single-circuit training pipeline."""
     workspace.check_settings(for_runs=True)  # missing settings fail before anything is read or built
+    workspace.prepare_pipeline_runs()  # locally: the node worker imports the heavy libraries meanwhile
     data = register_circuit_data(config, workspace, echo)
     circuit = config.circuit
     run_id = new_run_id("train", circuit.name, config.env.build_id)

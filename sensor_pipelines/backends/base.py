@@ -146,6 +146,9 @@ class Workspace(Protocol):
     def ensure_component(self, component: Any, fingerprint: dict[str, str]) -> tuple[AssetVersion, bool]: ...
 
     # pipeline runs
+    def prepare_pipeline_runs(self) -> None:
+        """Start ahead what running pipelines here needs, while the caller does other work (local: the warm
+        node worker importing the heavy libraries); nothing where there is nothing to start."""
     def run_pipeline(self, job: Any, run_id: str, tags: dict[str, str], force: bool = False,
                      echo: Echo = print) -> PipelineRun:
         """Run a DSL pipeline job to its end; never raises for a failed node."""

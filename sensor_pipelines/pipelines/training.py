@@ -19,7 +19,7 @@ def single_circuit_training(
     """Wire train_lstm_model -> evaluate_model -> register_model."""
     train = train_lstm_model(circuit_config=circuit_config, training_data=training_data)
     evaluate = evaluate_model(circuit_config=circuit_config, trained_model=train.outputs.trained_model,
-                              training_data=training_data)
+                              training_data=training_data, metrics=train.outputs.metrics)
     register = register_model(circuit_config=circuit_config, trained_model=train.outputs.trained_model,
                               verdict=evaluate.outputs.verdict, data_asset_name=data_asset_name,
                               data_asset_version=data_asset_version, component_version=train_lstm_model.component.version,

@@ -143,6 +143,30 @@ def test_evaluation_of_the_saved_model_matches_training(trained, tmp_path):
     assert verdict["metrics"]["model"]["mae"] == pytest.approx(report["model"]["mae"], abs=1e-4)
 
 
+def test_evaluation_reuses_the_training_forecasts_only_for_the_same_model(trained, tmp_path, caplog):
+    """The forecasts handed over by training are reused when the saved model's content hash matches;
+    a different model (or no hand-over) is forecast again, and both give the training's metrics."""
+    import shutil
+
+    root, report = trained["root"], trained["report"]
+    handed = read_json(root / "metrics" / "test_forecasts.json")
+    assert len(handed["origins"]) == report["n_test_windows"] and len(handed["forecast"][0]) == 24
+    with caplog.at_level("INFO", logger="sensor_pipelines"):
+        reused = evaluate_saved_model(trained["config"], trained["frame"], root / "model", root / "metrics")
+    assert "reused (model content hash verified)" in caplog.text
+    for key in ("mae", "rmse", "r2", "mape"):
+        assert reused["model"][key] == pytest.approx(report["model"][key], abs=1e-9)
+
+    other = tmp_path / "model"  # the same model saved again is other content (new MLmodel metadata)
+    shutil.copytree(root / "model", other)
+    (other / "MLmodel").write_text((other / "MLmodel").read_text() + "\n# another save\n")
+    caplog.clear()
+    with caplog.at_level("INFO", logger="sensor_pipelines"):
+        again = evaluate_saved_model(trained["config"], trained["frame"], other, root / "metrics")
+    assert "come from another model: forecasting with the saved model" in caplog.text
+    assert again["model"]["mae"] == pytest.approx(report["model"]["mae"], abs=1e-4)
+
+
 def test_saved_model_loads_and_predicts_in_a_fresh_process(trained):
     root = trained["root"]
     trained["frame"].tail(48).to_csv(root / "history.csv", index=False)

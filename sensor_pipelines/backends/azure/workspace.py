@@ -205,6 +205,9 @@ class AzureWorkspace:
         return AssetVersion("component", name, version), True
 
     # -- pipelines -------------------------------------------------------------------------------
+    def prepare_pipeline_runs(self) -> None:
+        """Nothing to start ahead: Azure ML runs the nodes."""
+
     def run_pipeline(self, job, run_id: str, tags: dict[str, str], force: bool = False,
                      echo: Callable[[str], None] = print) -> AzurePipelineRun:
         """Submit a DSL pipeline as job ``run_id``, stream its logs until it ends, return its result.

@@ -178,6 +178,13 @@ class LocalWorkspace:
         return read_json(final / filename)
 
     # -- pipelines ----------------------------------------------------------------------------
+    def prepare_pipeline_runs(self) -> None:
+        """Start the warm node worker now: it imports TensorFlow, MLflow... while the caller registers data."""
+        from sensor_pipelines.backends.local.workers import NODE_PRELOAD, shared_worker, workers_enabled
+
+        if workers_enabled():
+            shared_worker(NODE_PRELOAD)
+
     def run_pipeline(self, job, run_id: str, tags: dict[str, str], force: bool = False, echo=print) -> PipelineRun:
         """Run a DSL pipeline here with the local runner."""
         return LocalRunner(self, echo=echo).run(job, run_id=run_id, tags=tags, force=force)

@@ -13,25 +13,38 @@ from sensor_pipelines.core.config.schema import CircuitRunConfig, Thresholds
 from sensor_pipelines.core.errors import DataError
 from sensor_pipelines.core.fileio import write_json_atomic
 from sensor_pipelines.core.forecasting.metrics import is_number
-from sensor_pipelines.core.forecasting.training import prepare_training_data, score_test_windows
+from sensor_pipelines.core.forecasting.training import prepare_training_data, read_test_forecasts, score_test_windows
 
 log = logging.getLogger(__name__)
 
 
-def evaluate_saved_model(config: CircuitRunConfig, frame: pd.DataFrame, model_dir: Path) -> dict[str, Any]:
-    """Forecast the test origins with the saved pyfunc model (one predict call); metrics as in metrics.json."""
-    import mlflow.pyfunc
+def evaluate_saved_model(config: CircuitRunConfig, frame: pd.DataFrame, model_dir: Path,
+                         forecasts_dir: Path | None = None) -> dict[str, Any]:
+    """Metrics (as in metrics.json) of the saved model's forecasts for the test origins.
 
+    The forecasts are the ones the training node handed over in ``forecasts_dir`` when their
+    model content hash is the saved model's and their origins are these; otherwise the saved
+    pyfunc model forecasts the test origins here (one predict call).
+    """
     data = prepare_training_data(config, frame)
     origins = data.values.index[data.test]
+    forecast, why = read_test_forecasts(forecasts_dir, model_dir, origins, data.spec.horizon)
+    log.info("%s: %s", config.circuit.name, why if forecast is not None else f"{why}: forecasting with the saved model")
+    if forecast is None:
+        forecast = _forecast_with_saved_model(model_dir, data, origins)
+    report, _ = score_test_windows(data.values, data.spec, data.test, forecast, config.model.baseline_season)
+    return report
+
+
+def _forecast_with_saved_model(model_dir: Path, data: Any, origins: pd.DatetimeIndex) -> np.ndarray:
+    import mlflow.pyfunc
+
     model = mlflow.pyfunc.load_model(str(model_dir))
     predicted = model.predict(data.values.reset_index(), params={"origins": [ts.isoformat() for ts in origins]})
     expected = np.repeat(origins.to_numpy(), data.spec.horizon)
     if len(predicted) != len(expected) or not (pd.to_datetime(predicted["origin"]).to_numpy() == expected).all():
         raise DataError(f"{model_dir}: the model did not return {data.spec.horizon} forecasts per test origin")
-    forecast = predicted["forecast"].to_numpy(dtype=np.float64).reshape(len(origins), data.spec.horizon)
-    report, _ = score_test_windows(data.values, data.spec, data.test, forecast, config.model.baseline_season)
-    return report
+    return predicted["forecast"].to_numpy(dtype=np.float64).reshape(len(origins), data.spec.horizon)
 
 
 def apply_thresholds(metrics: dict[str, Any], thresholds: Thresholds) -> dict[str, Any]:
@@ -50,11 +63,16 @@ def apply_thresholds(metrics: dict[str, Any], thresholds: Thresholds) -> dict[st
     return {"passed": all(c["passed"] for c in checks), "checks": checks}
 
 
-def write_verdict(config: CircuitRunConfig, frame: pd.DataFrame, model_dir: Path, verdict_dir: Path) -> dict[str, Any]:
-    """Evaluate the saved model, apply the thresholds, write verdict_dir/verdict.json = {passed, checks, metrics}."""
+def write_verdict(config: CircuitRunConfig, frame: pd.DataFrame, model_dir: Path, verdict_dir: Path,
+                  forecasts_dir: Path | None = None) -> dict[str, Any]:
+    """Evaluate the saved model, apply the thresholds, write verdict_dir/verdict.json = {passed, checks, metrics}.
+
+    ``forecasts_dir``: the training node's metrics folder, whose test forecasts are reused when they
+    belong to this model (see :func:`evaluate_saved_model`).
+    """
     import mlflow
 
-    metrics = evaluate_saved_model(config, frame, model_dir)
+    metrics = evaluate_saved_model(config, frame, model_dir, forecasts_dir)
     verdict = {**apply_thresholds(metrics, config.circuit.thresholds), "metrics": metrics}
     write_json_atomic(Path(verdict_dir) / "verdict.json", verdict)
     if mlflow.active_run() is not None:

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MIN_TRAIN_WINDOWS = 10
 BEST_CHECKPOINT = "best.keras"
+TEST_FORECASTS = "test_forecasts.json"  # in the metrics folder: the test forecasts and the model they came from
 
 
 @dataclass
@@ -131,6 +132,7 @@ def train_circuit_model(config: CircuitRunConfig, frame: pd.DataFrame, model_dir
                   train_seconds=round(fit.seconds, 3))
 
     save_forecaster(model_dir, artifacts_dir / BEST_CHECKPOINT, spec)
+    write_test_forecasts(metrics_dir, model_dir, data.values.index[data.test], forecast)
     write_json_atomic(metrics_dir / "metrics.json", report)
     plot_training_curve(fit.history, artifacts_dir / "training_curve.png", fit.best_epoch)
     plot_forecasts(series["timestamps"], series["actual"], series["forecast"], series["baseline"],
@@ -142,6 +144,38 @@ def train_circuit_model(config: CircuitRunConfig, frame: pd.DataFrame, model_dir
              report["model"]["mae"], report["baseline"]["name"], report["baseline"]["mae"], report["mae_ratio"],
              fit.epochs_run, fit.seconds)
     return report
+
+
+def write_test_forecasts(metrics_dir: Path, model_dir: Path, origins: pd.DatetimeIndex, forecast: np.ndarray) -> None:
+    """Hand the test forecasts to evaluation with the content hash of the saved model that made them."""
+    from sensor_pipelines.core.fileio import hash_path
+
+    write_json_atomic(Path(metrics_dir) / TEST_FORECASTS, {
+        "model_hash": hash_path(model_dir),
+        "origins": [ts.isoformat() for ts in origins],
+        "forecast": np.asarray(forecast, dtype=np.float64).tolist(),
+    })
+
+
+def read_test_forecasts(metrics_dir: Path | None, model_dir: Path, origins: pd.DatetimeIndex,
+                        horizon: int) -> tuple[np.ndarray | None, str]:
+    """The handed-over test forecasts, when they came from exactly this saved model (same content hash)
+    for exactly these origins; else (None, why not)."""
+    from sensor_pipelines.core.fileio import hash_path, read_json
+
+    path = Path(metrics_dir) / TEST_FORECASTS if metrics_dir else None
+    if path is None or not path.is_file():
+        return None, "no test forecasts handed over"
+    try:
+        saved = read_json(path)
+        forecast = np.asarray(saved["forecast"], dtype=np.float64)
+        if saved["model_hash"] != hash_path(model_dir):
+            return None, "the handed-over forecasts come from another model"
+        if saved["origins"] != [ts.isoformat() for ts in origins] or forecast.shape != (len(origins), horizon):
+            return None, "the handed-over forecasts are for other test windows"
+    except (KeyError, TypeError, ValueError) as exc:
+        return None, f"{path} is unreadable ({exc})"
+    return forecast, "test forecasts of the training node reused (model content hash verified)"
 
 
 def _log_to_active_run(config: CircuitRunConfig, report: dict[str, Any], history: dict[str, list[float]],
