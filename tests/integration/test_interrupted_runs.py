@@ -33,7 +33,7 @@ def _wait_for_training_node(project: Path, proc: subprocess.Popen, timeout: floa
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read()
         record = _run_record(project)
-        if record and record["nodes"][0]["status"] == "running":
+        if record and record["nodes"][0]["status"] == "running" and _node_processes(project, record["run_id"]):
             time.sleep(3)  # the node process is up and importing
             return record
         time.sleep(0.5)
@@ -51,6 +51,24 @@ def _processes_of(run_id: str) -> list[int]:
     return found
 
 
+def _node_processes(project: Path, run_id: str) -> list[int]:
+    """The running node's process and the worker it was forked by, as the run's marker records them."""
+    marker = project / ".mlops/local/runs/.active" / f"{run_id}.json"
+    return json.loads(marker.read_text()).get("node_processes", []) if marker.is_file() else []
+
+
+def _alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
 def _mlflow_statuses(project: Path, run_id: str) -> set[str]:
     from mlflow.tracking import MlflowClient
 
@@ -66,12 +84,16 @@ def _mlflow_statuses(project: Path, run_id: str) -> set[str]:
 def test_a_killed_training_leaves_no_process_and_the_next_run_closes_it(project):
     proc = _start(project, "model.epochs=500")
     run_id = _wait_for_training_node(project, proc)["run_id"]
-    os.kill(proc.pid, signal.SIGKILL)  # no handler runs: the node must die with its parent
+    nodes = _node_processes(project, run_id)
+    assert nodes, "the runner records the node's process (and its worker)"
+    assert _alive(nodes) == nodes
+    os.kill(proc.pid, signal.SIGKILL)  # no handler runs: the node (and its worker) must die with its parent
     proc.wait(timeout=30)
     deadline = time.monotonic() + 20
-    while _processes_of(run_id) and time.monotonic() < deadline:
+    while (_processes_of(run_id) or _alive(nodes)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _processes_of(run_id) == []
+    assert _alive(nodes) == []
     assert _run_record(project)["status"] == "running"  # nothing could say otherwise yet
 
     rerun = subprocess.run([CLI, "train", "--circuit", "PLANT1_CIRC1", "--config-dir", str(project / "conf"),
@@ -88,10 +110,15 @@ def test_a_killed_training_leaves_no_process_and_the_next_run_closes_it(project)
 def test_sigterm_stops_the_node_and_marks_the_run_failed_at_once(project):
     proc = _start(project, "model.epochs=500")
     run_id = _wait_for_training_node(project, proc)["run_id"]
+    nodes = _node_processes(project, run_id)
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(timeout=60) == 130
     assert "interrupted" in proc.stderr.read()
     assert _processes_of(run_id) == []
+    deadline = time.monotonic() + 10
+    while _alive(nodes) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert nodes and _alive(nodes) == []
     record = _run_record(project)
     assert record["status"] == "failed" and record["nodes"][0]["status"] == "failed"
     assert record["nodes"][0]["error_tail"] == ["interrupted before the run finished"]

@@ -167,23 +167,18 @@ class NodeWorker:
         return int(reply["exit"])
 
     def close(self) -> None:
-        """End the worker: closing the socket makes it exit; reap it."""
+        """End the worker now (it holds nothing worth waiting for, and may still be importing); reap it."""
         sock, self._sock = self._sock, None
         if sock is None:
             return
         sock.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)  # its running node, if any, dies with it (death signal)
         with contextlib.suppress(ChildProcessError, subprocess.TimeoutExpired):
             if self._forked:
-                for _ in range(50):
-                    if os.waitpid(self.pid, os.WNOHANG)[0]:
-                        return
-                    threading.Event().wait(0.02)
-                os.kill(self.pid, signal.SIGKILL)
                 os.waitpid(self.pid, 0)
             else:
-                self._proc.wait(timeout=1)
-        with contextlib.suppress(ProcessLookupError, ChildProcessError):
-            os.kill(self.pid, signal.SIGKILL)
+                self._proc.wait(timeout=5)
 
 
 # -- the worker process ----------------------------------------------------------------------------
