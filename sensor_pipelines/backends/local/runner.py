@@ -1,10 +1,12 @@
 """Run an ``azure.ai.ml.dsl`` pipeline on this machine, node by node.
 
 Each node runs the component's own command (``mldesigner execute ...``, the very
-command Azure ML runs) in a subprocess, with ``${{inputs.x}}``/``${{outputs.y}}``
-bound to local paths. A subprocess keeps nodes isolated like on a cluster: a crash
-or a TensorFlow import in one node cannot take the runner down, each node gets its
-own log, and several circuits can run side by side.
+command Azure ML runs) in a process of its own, with ``${{inputs.x}}``/``${{outputs.y}}``
+bound to local paths. The process is forked from a warm node worker that imported the
+heavy libraries once (``workers.py``; a new process per node with
+``SENSOR_PIPELINES_NODE_WORKERS=0``). A process per node keeps nodes isolated like on a
+cluster: a crash in one node cannot take the runner down, each node gets its own log,
+and several circuits can run side by side.
 
 Nodes are reused when nothing they depend on changed: the cache key covers the
 component name, version and code, literal input values and the content of every
