@@ -237,6 +237,9 @@ def _check_circuit(c: CircuitConfig, chosen: str | None, where: str) -> list[str
         problems.append(f"{where}: thresholds: mae_max and rmse_max must be > 0")
     if t.r2_min > 1:
         problems.append(f"{where}: thresholds.r2_min: {t.r2_min} can never be reached (R² <= 1)")
+    r = c.forecast_range
+    if r.min is not None and r.max is not None and r.min >= r.max:
+        problems.append(f"{where}: forecast_range: min {r.min:g} must be below max {r.max:g}")
     return problems
 
 
