@@ -29,6 +29,7 @@ RETRY_FAILED ?=
 STRICT      ?=
 DRY_RUN_FLAG := $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run,)
 
+.PHONY: promote deploy score endpoints rollback score-daily schedule
 .PHONY: help venv train register-data register components check-versions detect-changes train-changed validate plan pipeline-yaml data ui test test-unit test-integration lint-imports notebooks-test lab bench clean
 
 help: ## List the targets and their variables
@@ -116,6 +117,41 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP) ## Run every bench/bench_*.py and print one table (logs in build/bench/) [QUICK=1] [ONLY=accuracy,cli]
 	$(BIN)/python bench/run_all.py $(if $(filter 1 true yes,$(QUICK)),--quick,) $(if $(ONLY),--only $(ONLY),)
+
+# -- release: values reach the CLI as quoted environment variables, never spliced into the recipe --
+BACKEND       ?=
+FROM_ENV      ?= $(if $(filter local,$(BACKEND)),local,$(if $(filter local,$(ENV)),local,dev))
+MODEL_VERSION ?=
+APPROVED_BY   ?=
+INPUT         ?=
+CRON          ?= 0 6 * * *
+export CIRCUIT ENV BACKEND FROM_ENV MODEL_VERSION APPROVED_BY INPUT CRON FORCE RETRY_FAILED MAX_PARALLEL
+# BACKEND=local runs any env (test, prod) on the local backend under .mlops/<env>/
+RELEASE_OVERRIDES = $$(if [ -n "$$BACKEND" ]; then printf 'env.backend=%s' "$$BACKEND"; fi)
+
+promote: $(STAMP) ## Promote a model version, its scoring components and environment to the shared registry: CIRCUIT= [MODEL_VERSION=n] [BACKEND=local] [FROM_ENV=dev] [FORCE=1]
+	$(CLI) promote --circuit "$$CIRCUIT" --env "$$FROM_ENV" --model-version "$$MODEL_VERSION" \
+		$$(case "$$FORCE" in 1|true|yes) echo --force;; esac) $(RELEASE_OVERRIDES) $(OVERRIDES)
+
+deploy: $(STAMP) ## Deploy a promoted model to the circuit's batch endpoint: CIRCUIT= ENV=test|prod [MODEL_VERSION=n] [APPROVED_BY=name] [FORCE=1] [BACKEND=local]
+	$(CLI) deploy --circuit "$$CIRCUIT" --env "$$ENV" --model-version "$$MODEL_VERSION" --approved-by "$$APPROVED_BY" \
+		$$(case "$$FORCE" in 1|true|yes) echo --force;; esac) $(RELEASE_OVERRIDES) $(OVERRIDES)
+
+score: $(STAMP) ## Score with the circuit's endpoint: CIRCUIT= ENV=test|prod [INPUT=folder|asset] [BACKEND=local]
+	$(CLI) score --circuit "$$CIRCUIT" --env "$$ENV" --input "$$INPUT" $(RELEASE_OVERRIDES) $(OVERRIDES)
+
+endpoints: $(STAMP) ## List the env's batch endpoints, default deployment, model version, cutoff_date: ENV= [BACKEND=local]
+	$(CLI) endpoints --env "$$ENV" $(RELEASE_OVERRIDES) $(OVERRIDES)
+
+rollback: $(STAMP) ## Make the previous deployment the endpoint's default again: CIRCUIT= ENV=prod [BACKEND=local]
+	$(CLI) rollback --circuit "$$CIRCUIT" --env "$$ENV" $(RELEASE_OVERRIDES) $(OVERRIDES)
+
+score-daily: $(STAMP) ## Score every circuit with a deployment in ENV, in parallel [MAX_PARALLEL=n] [RETRY_FAILED=1] [BACKEND=local]
+	$(CLI) score-daily --env "$$ENV" --max-parallel "$${MAX_PARALLEL:-0}" \
+		$$(case "$$RETRY_FAILED" in 1|true|yes) echo --retry-failed;; esac) $(RELEASE_OVERRIDES) $(OVERRIDES)
+
+schedule: $(STAMP) ## Schedule daily scoring: Azure ML JobSchedules; BACKEND=local prints the crontab line [CRON='0 6 * * *']
+	$(CLI) schedule --env "$$ENV" --cron "$$CRON" $(RELEASE_OVERRIDES) $(OVERRIDES)
 
 clean: ## Remove the local workspaces and build outputs (keeps .venv)
 	rm -rf .mlops build

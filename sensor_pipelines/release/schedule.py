@@ -22,6 +22,8 @@ def schedule_name(endpoint: str) -> str:
 def schedule_daily_scoring(config: RunConfig, workspace: Workspace, registry: Registry, cron: str,
                            time_zone: str = "UTC") -> list[str]:
     """Create or update the schedule of every endpoint with a default deployment; returns their names."""
+    from azure.ai.ml import Input
+
     from sensor_pipelines.release.scoring import deployment_job
 
     if len(cron.split()) != 5:
@@ -43,6 +45,8 @@ def schedule_daily_scoring(config: RunConfig, workspace: Workspace, registry: Re
                                 circuits=[endpoint.circuit],
                                 tags={"endpoint": endpoint.name, "deployment": deployment.name,
                                       "model_version": deployment.source_version,
-                                      "cutoff_date": deployment.tags.get("cutoff_date", "")})
-        names.append(workspace.create_scoring_schedule(schedule, lambda spec=spec: deployment_job(spec)))
+                                      "cutoff_date": deployment.tags.get("cutoff_date", ""),
+                                      "registry": registry.name})
+        data = Input(type="uri_folder", path=f"azureml:{endpoint.circuit}@latest")  # the newest snapshot
+        names.append(workspace.create_scoring_schedule(schedule, lambda spec=spec, data=data: deployment_job(spec, data)))
     return names

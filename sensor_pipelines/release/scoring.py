@@ -59,18 +59,20 @@ def scoring_job_for(registry: Registry) -> Callable[[Deployment, Any], Any]:
     return build
 
 
-def deployment_job(spec: DeploymentSpec) -> Any:
-    """The ``batch_scoring`` pipeline of a deployment spec, model fixed, ``scoring_data`` open (Azure)."""
+def deployment_job(spec: DeploymentSpec, scoring_data: Any = None) -> Any:
+    """The deployment's scoring pipeline: model and settings fixed inside the graph, ``scoring_data`` open
+    (a deployment) or bound (a schedule)."""
     from azure.ai.ml import Input
 
-    from sensor_pipelines.pipelines.scoring import batch_scoring
+    from sensor_pipelines.pipelines.scoring import pinned_batch_scoring
 
     scoring = spec.scoring
-    return batch_scoring(
-        model=Input(type="mlflow_model", path=spec.model.uri), scoring_data=Input(type="uri_folder"),
-        circuit=spec.circuit, model_name=spec.model.name, model_version=spec.model.source_version,
-        cutoff_date=spec.tags["cutoff_date"], horizon=int(scoring["horizon"]), frequency=str(scoring["frequency"]),
-        min_value=scoring.get("min_value"), max_value=scoring.get("max_value"))
+    pipeline = pinned_batch_scoring(
+        model_uri=spec.model.uri, circuit=spec.circuit, model_name=spec.model.name,
+        model_version=spec.model.source_version, cutoff_date=spec.tags.get("cutoff_date", ""),
+        horizon=int(scoring["horizon"]), frequency=str(scoring["frequency"]), min_value=scoring.get("min_value"),
+        max_value=scoring.get("max_value"))
+    return pipeline(scoring_data=scoring_data if scoring_data is not None else Input(type="uri_folder"))
 
 
 def latest_data(config: RunConfig, folder: Path, echo: Echo = print) -> Path:
