@@ -108,12 +108,14 @@ def deployment_spec(config: RunConfig, registry: Registry, model: PromotedModel,
             "forced": "true" if force and model.tags.get("validated") != "true" else "false"}
     if approved_by:
         tags["approved_by"] = approved_by
+    scoring = {"horizon": config.model.horizon, "frequency": circuit.data.frequency,
+               "min_value": circuit.forecast_range.min, "max_value": circuit.forecast_range.max}
+    tags.update({f"scoring_{k}": str(v) for k, v in scoring.items() if v is not None})
     return DeploymentSpec(
         endpoint=endpoint_name(circuit.name, config.env.name),
         deployment=deployment_name(model.source_version, pins["batch_score"]), circuit=circuit.name, model=model,
         components=pins, environment=f"{runtime_env.ENVIRONMENT_NAME}:{env_version}", registry=registry.name, tags=tags,
-        scoring={"horizon": config.model.horizon, "frequency": circuit.data.frequency,
-                 "min_value": circuit.forecast_range.min, "max_value": circuit.forecast_range.max})
+        scoring=scoring)
 
 
 def deploy_circuit(config: RunConfig, workspace: Workspace, registry: Registry, scoring_job: Any,

@@ -111,7 +111,9 @@ def score_circuit(config: RunConfig, workspace: Workspace, registry: Registry, s
         data = f"azureml:{config.circuit.name}@latest"
     run = workspace.invoke_endpoint(endpoint, data, run_id, scoring_job_for(registry), echo=echo)
     outcome = ScoreOutcome(config.circuit.name, name, deployment.name, run)
-    if run.succeeded:
+    if run.succeeded and not run.nodes:  # an endpoint job on Azure ML: its outputs stay there
+        outcome.forecasts = f"outputs of job {run.run_id}: {run.run_dir}"
+    elif run.succeeded:
         outcome.forecasts = str(Path(run.node("score").outputs["forecasts"]) / "forecasts.parquet")
         outcome.summary = workspace.pipeline_output_json(run.run_id, "score", "forecasts", "summary.json")
         outcome.verdict = workspace.pipeline_output_json(run.run_id, "validate", "verdict", "verdict.json")

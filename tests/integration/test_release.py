@@ -61,7 +61,6 @@ def test_release_end_to_end(project, capsys, monkeypatch):
                  "--out-dir", str(project / "build/train"), *LOOSE]) == 0
     capsys.readouterr()
     source = _client(project / ".mlops/local/mlflow.db")
-    registry = _client(project / ".mlops/registry/mlflow.db")
 
     # refusals before anything is promoted
     _refused(project, capsys, "deploy", "--circuit", "PLANT1_CIRC1", env="test", expect="was promoted to the registry")
@@ -88,6 +87,7 @@ def test_release_end_to_end(project, capsys, monkeypatch):
     # promote both (latest validated), twice: the second time changes nothing
     for circuit in CIRCUITS:
         assert _cli(project, "promote", "--circuit", circuit) == 0
+    registry = _client(project / ".mlops/registry/mlflow.db")  # after the store exists (a client may create it)
     before = _snapshot(project)
     assert _cli(project, "promote", "--circuit", "PLANT1_CIRC1") == 0
     assert "exists" in capsys.readouterr().out

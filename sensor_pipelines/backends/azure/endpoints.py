@@ -78,9 +78,9 @@ class AzureReleaseOperations:
             components={k: v for k, v in (("batch_score", (d.tags or {}).get("component_version")),
                                           ("validate_predictions", (d.tags or {}).get("validate_predictions_version")))
                         if v},
-            tags=dict(d.tags or {}), created_at=(d.tags or {}).get("deployed_at")) for d in found}
-        defaults = getattr(entity, "defaults", None)
-        default = getattr(defaults, "deployment_name", None) if defaults is not None else None
+            tags=dict(d.tags or {}), created_at=(d.tags or {}).get("deployed_at"),
+            scoring=_scoring(d.tags or {})) for d in found}
+        default = _default_of(entity)
         history = [{"deployment": n, "at": "", "action": ""} for n in tags.get(HISTORY_TAG, "").split(",") if n]
         return Endpoint(entity.name, self.env.name, tags.get("circuit", ""), default, deployments, history)
 
@@ -145,9 +145,9 @@ class AzureReleaseOperations:
         client = self.ml_client
         with azure_call(f"batch_endpoints.get {endpoint_name}"):
             entity = client.batch_endpoints.get(endpoint_name)
-        if getattr(entity.defaults, "deployment_name", None) != deployment:
+        if _default_of(entity) != deployment:
             history = [n for n in (entity.tags or {}).get(HISTORY_TAG, "").split(",") if n] + [deployment]
-            entity.defaults.deployment_name = deployment
+            _set_default(entity, deployment)
             entity.tags = {**(entity.tags or {}), HISTORY_TAG: ",".join(history[-20:])}
             with azure_call(f"batch_endpoints.begin_create_or_update {endpoint_name} (default {deployment})"):
                 client.batch_endpoints.begin_create_or_update(entity).result()
@@ -202,3 +202,27 @@ class AzureReleaseOperations:
         with azure_call(f"schedules.begin_create_or_update {spec.name}"):
             self.ml_client.schedules.begin_create_or_update(schedule).result()
         return spec.name
+
+
+def _default_of(entity: Any) -> str | None:
+    """The endpoint's default deployment: ``defaults`` is a dict on a new entity, a REST object after ``get``."""
+    defaults = getattr(entity, "defaults", None)
+    if isinstance(defaults, dict):
+        return defaults.get("deployment_name")
+    return getattr(defaults, "deployment_name", None)
+
+
+def _set_default(entity: Any, deployment: str) -> None:
+    if entity.defaults is None or isinstance(entity.defaults, dict):
+        entity.defaults = {**(entity.defaults or {}), "deployment_name": deployment}
+    else:
+        entity.defaults.deployment_name = deployment
+
+
+def _scoring(tags: dict[str, str]) -> dict[str, Any]:
+    """The scoring settings a deployment recorded in its ``scoring_*`` tags."""
+    scoring: dict[str, Any] = {"horizon": int(tags.get("scoring_horizon", "0")), "frequency": tags.get("scoring_frequency", "")}
+    for key in ("min_value", "max_value"):
+        if f"scoring_{key}" in tags:
+            scoring[key] = float(tags[f"scoring_{key}"])
+    return scoring
