@@ -29,7 +29,7 @@ RETRY_FAILED ?=
 STRICT      ?=
 DRY_RUN_FLAG := $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run,)
 
-.PHONY: promote deploy score endpoints rollback score-daily schedule
+.PHONY: promote deploy deploy-many score endpoints rollback score-daily schedule
 .PHONY: help venv train register-data register components check-versions detect-changes train-changed validate plan pipeline-yaml data ui test test-unit test-integration lint-imports notebooks-test lab bench clean
 
 help: ## List the targets and their variables
@@ -142,6 +142,11 @@ score: $(STAMP) ## Score with the circuit's endpoint: CIRCUIT= ENV=test|prod [IN
 
 endpoints: $(STAMP) ## List the env's batch endpoints, default deployment, model version, cutoff_date: ENV= [BACKEND=local]
 	$(CLI) endpoints --env "$$ENV" $(RELEASE_OVERRIDES) $(OVERRIDES)
+
+MATRIX ?=
+export MATRIX
+deploy-many: $(STAMP) ## Deploy every circuit of a CI matrix (JSON in MATRIX) to ENV: ENV=prod APPROVED_BY=name MATRIX='{...}'
+	$(CLI) deploy-many --env "$$ENV" --matrix "$$MATRIX" --approved-by "$$APPROVED_BY" $(RELEASE_OVERRIDES) $(OVERRIDES)
 
 rollback: $(STAMP) ## Make the previous deployment the endpoint's default again: CIRCUIT= ENV=prod [BACKEND=local]
 	$(CLI) rollback --circuit "$$CIRCUIT" --env "$$ENV" $(RELEASE_OVERRIDES) $(OVERRIDES)

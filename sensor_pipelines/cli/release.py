@@ -57,6 +57,25 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deploy_many(args: argparse.Namespace) -> int:
+    """Deploy every circuit of a CI matrix (the detect stage's JSON) to the env; stops at the first refusal."""
+    import json
+
+    try:
+        matrix = json.loads(args.matrix or "{}")
+    except ValueError:
+        raise UserError("MATRIX is not JSON: expected the detect stage's matrix output") from None
+    circuits = [str(v.get("CIRCUIT", k)) for k, v in matrix.items()] if isinstance(matrix, dict) else []
+    if not circuits:
+        echo("No circuits in the matrix: nothing to deploy.")
+        return 0
+    for circuit in circuits:
+        args.circuit = circuit
+        args.model_version, args.force = "", False
+        cmd_deploy(args)
+    return 0
+
+
 def cmd_rollback(args: argparse.Namespace) -> int:
     """Make the endpoint's previous default deployment the default again."""
     from sensor_pipelines.release.deployment import rollback_circuit
@@ -217,6 +236,10 @@ def add_release_verbs(add) -> None:
     deploy.add_argument("--model-version", default="", help="promoted version (default: prod: @test; test: latest)")
     deploy.add_argument("--approved-by", default="", help="who approved (required for prod)")
     deploy.add_argument("--force", action="store_true", help="deploy an unvalidated model to test (recorded)")
+
+    many = add("deploy-many", cmd_deploy_many)
+    many.add_argument("--matrix", default="", help="the CI matrix JSON ({job: {CIRCUIT: ...}})")
+    many.add_argument("--approved-by", default="", help="who approved (required for prod)")
 
     add("rollback", cmd_rollback, circuit="one")
 

@@ -147,7 +147,8 @@ def test_release_end_to_end(project, capsys, monkeypatch):
         endpoint = read_json(project / f".mlops/prod/endpoints/be-{circuit.lower().replace('_', '-')}-prod.json")
         deployment = endpoint["deployments"][endpoint["default_deployment"]]
         assert endpoint["default_deployment"] == "v1-bs1-0-0"
-        assert deployment["tags"]["cutoff_date"] == "2025-12-09" and deployment["tags"]["approved_by"] == "alice"
+        cutoff = yaml.safe_load((project / f"conf/circuit/{circuit}.yaml").read_text())["cutoff_date"]
+        assert deployment["tags"]["cutoff_date"] == cutoff and deployment["tags"]["approved_by"] == "alice"
         assert deployment["tags"]["model_version"] == "1" and deployment["tags"]["component_version"] == "1.0.0"
         assert deployment["components"] == {"batch_score": "1.0.0", "validate_predictions": "1.0.0"}
 
