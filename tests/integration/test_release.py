@@ -170,10 +170,10 @@ def test_release_end_to_end(project, capsys, monkeypatch):
     _refused(project, capsys, "rollback", "--circuit", "PLANT1_CIRC1", env="test", expect="nothing to roll back")
     v1 = source.get_model_version("PLANT1_CIRC1_model", "1")
     v2 = source.create_model_version("PLANT1_CIRC1_model", v1.source, tags=dict(v1.tags))
-    assert _cli(project, "promote", "--circuit", "PLANT1_CIRC1", "--model-version", v2.version) == 0
+    assert _cli(project, "promote", "--circuit", "PLANT1_CIRC1", "--model-version", str(v2.version)) == 0
     assert _cli(project, "deploy", "--circuit", "PLANT1_CIRC1", env="test") == 0
     test_alias = registry.get_model_version_by_alias("PLANT1_CIRC1_model", "test")
-    assert test_alias.tags["source_version"] == v2.version
+    assert test_alias.tags["source_version"] == str(v2.version)
     assert _cli(project, "rollback", "--circuit", "PLANT1_CIRC1", env="test") == 0
     endpoint = read_json(project / ".mlops/test/endpoints/be-plant1-circ1-test.json")
     assert endpoint["default_deployment"] == "v1-bs1-0-0"
