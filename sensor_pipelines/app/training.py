@@ -17,16 +17,21 @@ CIRCUIT_CONFIG_FILE = "circuit_config.json"
 
 
 def source_path(config: RunConfig) -> Path:
-    """The circuit's data file, relative paths taken from the project root."""
-    path = Path(config.circuit.data.path)
-    return path if path.is_absolute() else Path(config.project_root) / path
+    """The circuit's data file, inside the project or a data root of the env (else a DataError)."""
+    from sensor_pipelines.core.data.snapshot import source_location
+
+    return source_location(config.circuit.data.path, Path(config.project_root), config.env.data_roots)
 
 
 def ensure_source_data(config: RunConfig, echo: Echo = print) -> Path:
-    """Generate the circuit's sample data when its file is missing and a sample seed is set."""
+    """Generate the circuit's sample data when its file is missing, it lives in the sample folder
+    (``data/sample/``) and a sample seed is set; any other missing file is an error later."""
+    from sensor_pipelines.core.config.schema import SAMPLE_DIR
+
     path = source_path(config)
     data = config.circuit.data
-    if not path.exists() and data.sample_seed is not None:
+    in_samples = path.is_relative_to((Path(config.project_root) / SAMPLE_DIR).resolve())
+    if not path.exists() and data.sample_seed is not None and in_samples:
         from sensor_pipelines.core.data.sample import write_sample_readings
 
         write_sample_readings(path, seed=data.sample_seed, fmt=data.format)
@@ -44,13 +49,19 @@ class RegisteredData:
 
 
 def register_circuit_data(config: RunConfig, workspace: Workspace, echo: Echo = print) -> RegisteredData:
-    """Snapshot the circuit's data up to its cutoff date and register it as an MLTable asset."""
+    """Snapshot the circuit's data up to its cutoff date and register it as an MLTable asset.
+
+    Everything knowable before registration is checked first (the data, and that it can train
+    at the configured lookback, horizon and stride), so a bad snapshot is never registered.
+    """
     from sensor_pipelines.core.data.snapshot import prepare_snapshot, read_source
+    from sensor_pipelines.core.forecasting.training import check_trainable
 
     ensure_source_data(config, echo)
     circuit = config.circuit
-    raw = read_source(circuit.data, Path(config.project_root))
+    raw = read_source(circuit.data, Path(config.project_root), config.env.data_roots)
     frame, report = prepare_snapshot(raw, circuit.data, circuit.cutoff_date)
+    check_trainable(config.circuit_run, frame)
     asset, created = workspace.register_data_asset(circuit.name, circuit.cutoff_date, frame, report.to_dict())
     state = "registered" if created else "already registered (same content)"
     echo(f"Data asset {circuit.name}:{circuit.cutoff_date} {state}: {report.summary()}")

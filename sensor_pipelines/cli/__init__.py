@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 import warnings
 from typing import Sequence
@@ -50,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--env", default="local", help="environment: conf/env/<env>.yaml (default: local)")
             p.add_argument("--config-dir", default="conf", help="Hydra config folder (default: conf)")
             p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=lstm_smoke model.epochs=5")
+            p.add_argument("--overrides", dest="overrides_text", default="", metavar="TEXT",
+                           help="more Hydra overrides in one string, split like a shell would (make's OVERRIDES)")
         p.set_defaults(func=func)
         return p
 
@@ -78,7 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     register = add("register", cmd_register, circuit="many")
     register.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     add("register-data", cmd_register_data, circuit="one")
-    add("generate-data", cmd_generate_data, circuit="one")
+    generate = add("generate-data", cmd_generate_data)
+    which = generate.add_mutually_exclusive_group(required=True)
+    which.add_argument("--circuit", help="circuit name, e.g. PLANT1_CIRC1")
+    which.add_argument("--all", action="store_true", help="every circuit in conf/circuit")
     add("pipeline-yaml", cmd_pipeline_yaml, circuit="one").add_argument(
         "--output", default="build/pipelines", help="output folder (default: build/pipelines)")
     add("components", cmd_components, config=False).add_argument(
@@ -95,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "overrides_text", ""):
+        try:
+            args.overrides = [*args.overrides, *shlex.split(args.overrides_text)]
+        except ValueError as exc:
+            print(f"error: OVERRIDES: {exc} (quote each override whole, e.g. 'model.lstm_units=[8, 16]')",
+                  file=sys.stderr)
+            return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not args.verbose:  # library chatter stays out of the console (nodes keep it in their log files)
         quiet_libraries()
@@ -108,10 +121,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def quiet_libraries() -> None:
     """Keep azure-ai-ml's experimental-class warnings, TensorFlow and absl out of the console."""
     import os
@@ -121,3 +130,7 @@ def quiet_libraries() -> None:
     for name in ("azure", "absl", "tensorflow", "mlflow", "alembic", "mldesigner"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*experimental.*")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -46,11 +46,13 @@ def cmd_register_data(args: argparse.Namespace) -> int:
 
 
 def cmd_generate_data(args: argparse.Namespace) -> int:
-    """Write the circuit's sample data file if it is missing."""
+    """Write the sample data file of a circuit (or of every circuit) if it is missing."""
     from sensor_pipelines.app.training import ensure_source_data
+    from sensor_pipelines.cli.compose import available
 
-    config = run_config(args)
-    echo(f"{config.circuit.name}: {ensure_source_data(config, echo=echo)}")
+    for name in available(args.config_dir, "circuit") if args.all else [args.circuit]:
+        config = run_config(args, name)
+        echo(f"{config.circuit.name}: {ensure_source_data(config, echo=echo)}")
     return 0
 
 

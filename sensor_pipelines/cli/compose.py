@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from sensor_pipelines.core.config.schema import (
     CIRCUIT_NAME,
+    ID,
     ISO_DATE,
+    NAME,
     CircuitConfig,
     EnvConfig,
     ModelConfig,
@@ -23,6 +25,7 @@ from sensor_pipelines.core.errors import ConfigError, UserError
 DEFAULT_CONFIG_DIR = "conf"
 DATA_FORMATS = ("csv", "parquet")
 BACKENDS = ("local", "azure")
+OUT_OF_RANGE = ("reject", "missing")
 
 
 def available(config_dir: str | Path, group: str) -> list[str]:
@@ -83,6 +86,8 @@ def load_run_configs(
     circuits, overrides = list(circuits), list(overrides)
     for circuit in circuits:
         check_circuit_name(circuit, config_dir)
+    if not NAME.match(env or ""):
+        raise UserError(f"Invalid env name {env!r}: expected letters, digits and underscores (e.g. local, dev)")
     if env not in available(config_dir, "env"):
         known = ", ".join(available(config_dir, "env"))
         raise UserError(f"Unknown env {env!r}: no {config_dir / 'env' / (env + '.yaml')} (available: {known})")
@@ -104,7 +109,7 @@ def load_run_configs(
         else:
             composed[circuit] = ({**base, "circuit": node}, {**base_choices, "circuit": circuit})
     composed.update(zip(slow, _compose(config_dir, [args(c) for c in slow])))
-    return [check_composed(*composed[c], config_dir) for c in circuits]
+    return [check_composed(*composed[c], config_dir, overrides) for c in circuits]
 
 
 def _plain_circuit(path: Path) -> dict | None:
@@ -128,7 +133,7 @@ def _plain_circuit(path: Path) -> dict | None:
 def _compose(config_dir: Path, override_lists: list[list[str]]) -> list[tuple[dict, dict]]:
     import yaml
     from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
+    from hydra.errors import HydraException, OverrideParseException
     from omegaconf import OmegaConf, open_dict
     from omegaconf.errors import OmegaConfBaseException
 
@@ -143,6 +148,9 @@ def _compose(config_dir: Path, override_lists: list[list[str]]) -> list[tuple[di
                 results.append((OmegaConf.to_container(cfg, resolve=True), choices))
     except yaml.YAMLError:
         raise ConfigError([_first_invalid_yaml(config_dir)]) from None
+    except OverrideParseException as exc:
+        raise ConfigError([f"command line (OVERRIDES): not a Hydra override ({str(exc).splitlines()[0]}); "
+                           f"write key=value pairs separated by spaces, e.g. 'model=lstm_smoke model.epochs=5'"]) from None
     except (HydraException, OmegaConfBaseException) as exc:
         lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
         message = lines[0]
@@ -172,11 +180,19 @@ def _first_invalid_yaml(config_dir: Path) -> str:
     return f"{config_dir.name}/: not valid YAML"
 
 
-def check_composed(raw: dict, choices: dict, config_dir: Path) -> RunConfig:
-    """Validate a composed config; raise ConfigError listing every problem."""
-    problems: list[str] = []
+def check_composed(raw: dict, choices: dict, config_dir: Path, overrides: Iterable[str] = ()) -> RunConfig:
+    """Validate a composed config; raise ConfigError listing every problem.
 
-    def where(group: str) -> str:
+    Each problem names where its value was written: the group's file, the circuit file for
+    ``model_overrides``, or the command line for an override (``OVERRIDES``).
+    """
+    problems: list[str] = []
+    set_on_command_line = {o.lstrip("+~").split("=", 1)[0] for o in overrides if "=" in o}
+
+    def where(group: str, key: str = "") -> str:
+        dotted = f"{group}.{key}" if key else group
+        if any(dotted == o or dotted.startswith(o + ".") or o.startswith(dotted + ".") for o in set_on_command_line):
+            return "command line (OVERRIDES)"
         return str(Path(config_dir.name) / group / f"{choices.get(group)}.yaml")
 
     for key in raw:
@@ -186,86 +202,109 @@ def check_composed(raw: dict, choices: dict, config_dir: Path) -> RunConfig:
     circuit = parse_dataclass(CircuitConfig, raw.get("circuit"), circuit_file, problems)
     env = parse_dataclass(EnvConfig, raw.get("env"), where("env"), problems)
     model_raw = dict(raw.get("model") or {})
-    overrides = (raw.get("circuit") or {}).get("model_overrides") or {}
+    model_overrides = (raw.get("circuit") or {}).get("model_overrides") or {}
+    model_overrides = model_overrides if isinstance(model_overrides, dict) else {}
     model = parse_dataclass(ModelConfig, model_raw, where("model"), problems)
-    if isinstance(overrides, dict) and overrides:
-        model = parse_dataclass(ModelConfig, {**model_raw, **overrides}, circuit_file, problems, prefix="model_overrides.")
+    if model_overrides:
+        model = parse_dataclass(ModelConfig, {**model_raw, **model_overrides}, circuit_file, problems,
+                                prefix="model_overrides.")
+
+    def model_where(key: str) -> tuple[str, str]:
+        if key in model_overrides:
+            return where("circuit", f"model_overrides.{key}"), f"model_overrides.{key}"
+        return where("model", key), key
 
     if circuit is not None:
-        problems += _check_circuit(circuit, choices.get("circuit"), circuit_file)
+        problems += [f"{where('circuit', key)}: {key}: {msg}" for key, msg in _circuit_problems(circuit, choices.get("circuit"))]
     if model is not None:
-        problems += _check_model(model, where("model"))
+        problems += [": ".join((*model_where(key), msg)) for key, msg in _model_problems(model)]
     if env is not None:
-        problems += _check_env(env, where("env"))
+        problems += [f"{where('env', key)}: {key}: {msg}" for key, msg in _env_problems(env)]
+    if circuit is not None and env is not None and not problems:
+        problems += [f"{where('circuit', 'data.path')}: data.path: {msg}"
+                     for msg in _source_problems(circuit, env, config_dir.parent)]
     if problems:
         raise ConfigError(problems)
     return RunConfig(circuit=circuit, model=model, env=env, project_root=str(config_dir.parent))
 
 
-def _check_circuit(c: CircuitConfig, chosen: str | None, where: str) -> list[str]:
-    problems = []
-    if not CIRCUIT_NAME.match(c.name):
-        problems.append(f"{where}: plant_id/circuit_id: {c.name!r} must be letters and digits only")
-    elif chosen and c.name != chosen:
-        problems.append(f"{where}: plant_id/circuit_id: they give {c.name!r} but the file is {chosen}.yaml")
-    if not ISO_DATE.match(c.cutoff_date):
-        problems.append(f"{where}: cutoff_date: {c.cutoff_date!r} is not a date (YYYY-MM-DD)")
-    else:
-        try:
-            date.fromisoformat(c.cutoff_date)
-        except ValueError:
-            problems.append(f"{where}: cutoff_date: {c.cutoff_date!r} is not a date (YYYY-MM-DD)")
+def _circuit_problems(c: CircuitConfig, chosen: str | None) -> Iterator[tuple[str, str]]:
+    for key, value in (("plant_id", c.plant_id), ("circuit_id", c.circuit_id)):
+        if not ID.match(value):
+            yield key, f"{value!r} must be letters and digits only (it names paths, jobs and CI matrix entries)"
+    if ID.match(c.plant_id) and ID.match(c.circuit_id) and chosen and c.name != chosen:
+        yield "plant_id/circuit_id", f"they give {c.name!r} but the file is {chosen}.yaml"
+    try:
+        if not ISO_DATE.match(c.cutoff_date):
+            raise ValueError
+        date.fromisoformat(c.cutoff_date)
+    except ValueError:
+        yield "cutoff_date", f"{c.cutoff_date!r} is not a date (YYYY-MM-DD)"
     d = c.data
     if d.format not in DATA_FORMATS:
-        problems.append(f"{where}: data.format: {d.format!r} is not one of {', '.join(DATA_FORMATS)}")
+        yield "data.format", f"{d.format!r} is not one of {', '.join(DATA_FORMATS)}"
     if d.target_column in d.feature_columns:
-        problems.append(f"{where}: data.feature_columns: contains the target column {d.target_column!r}")
+        yield "data.feature_columns", f"contains the target column {d.target_column!r}"
     if d.timestamp_column in (d.target_column, *d.feature_columns):
-        problems.append(f"{where}: data.timestamp_column: {d.timestamp_column!r} is also a value column")
+        yield "data.timestamp_column", f"{d.timestamp_column!r} is also a value column"
     if len(set(d.feature_columns)) != len(d.feature_columns):
-        problems.append(f"{where}: data.feature_columns: duplicate column names")
+        yield "data.feature_columns", "duplicate column names"
     if d.max_interpolate_steps < 0:
-        problems.append(f"{where}: data.max_interpolate_steps: must be >= 0")
+        yield "data.max_interpolate_steps", "must be >= 0"
     try:
         import pandas as pd
 
         pd.tseries.frequencies.to_offset(d.frequency)
     except ValueError:
-        problems.append(f"{where}: data.frequency: {d.frequency!r} is not a pandas frequency (e.g. 'h', '15min')")
+        yield "data.frequency", f"{d.frequency!r} is not a pandas frequency (e.g. 'h', '15min')"
+    for column, bounds in d.valid_range.items():
+        if column not in (d.target_column, *d.feature_columns):
+            yield f"data.valid_range.{column}", f"{column!r} is not the target or a feature column"
+        elif bounds.min is not None and bounds.max is not None and bounds.min >= bounds.max:
+            yield f"data.valid_range.{column}", f"min {bounds.min:g} must be below max {bounds.max:g}"
+    if d.out_of_range not in OUT_OF_RANGE:
+        yield "data.out_of_range", f"{d.out_of_range!r} is not one of {', '.join(OUT_OF_RANGE)}"
     t = c.thresholds
     if t.mae_max <= 0 or t.rmse_max <= 0:
-        problems.append(f"{where}: thresholds: mae_max and rmse_max must be > 0")
+        yield "thresholds", "mae_max and rmse_max must be > 0"
     if t.r2_min > 1:
-        problems.append(f"{where}: thresholds.r2_min: {t.r2_min} can never be reached (R² <= 1)")
+        yield "thresholds.r2_min", f"{t.r2_min} can never be reached (R² <= 1)"
     r = c.forecast_range
     if r.min is not None and r.max is not None and r.min >= r.max:
-        problems.append(f"{where}: forecast_range: min {r.min:g} must be below max {r.max:g}")
-    return problems
+        yield "forecast_range", f"min {r.min:g} must be below max {r.max:g}"
 
 
-def _check_model(m: ModelConfig, where: str) -> list[str]:
-    problems = []
+def _model_problems(m: ModelConfig) -> Iterator[tuple[str, str]]:
     for key in ("lookback", "horizon", "epochs", "batch_size", "train_stride", "baseline_season", "dense_units"):
         if getattr(m, key) < 1:
-            problems.append(f"{where}: {key}: must be >= 1, got {getattr(m, key)}")
+            yield key, f"must be >= 1, got {getattr(m, key)}"
     if m.patience < 0:
-        problems.append(f"{where}: patience: must be >= 0")
+        yield "patience", "must be >= 0"
     if not m.lstm_units or any(u < 1 for u in m.lstm_units):
-        problems.append(f"{where}: lstm_units: needs at least one layer, each >= 1 unit")
+        yield "lstm_units", "needs at least one layer, each >= 1 unit"
     if not 0 <= m.dropout < 1:
-        problems.append(f"{where}: dropout: must be in [0, 1), got {m.dropout}")
+        yield "dropout", f"must be in [0, 1), got {m.dropout}"
     if m.learning_rate <= 0:
-        problems.append(f"{where}: learning_rate: must be > 0")
+        yield "learning_rate", "must be > 0"
     for key in ("validation_fraction", "test_fraction"):
         if not 0 < getattr(m, key) < 0.5:
-            problems.append(f"{where}: {key}: must be in (0, 0.5), got {getattr(m, key)}")
-    return problems
+            yield key, f"must be in (0, 0.5), got {getattr(m, key)}"
 
 
-def _check_env(e: EnvConfig, where: str) -> list[str]:
-    problems = []
+def _env_problems(e: EnvConfig) -> Iterator[tuple[str, str]]:
+    if not NAME.match(e.name):
+        yield "name", f"{e.name!r} must be letters, digits and underscores (it names the workspace folder)"
     if e.backend not in BACKENDS:
-        problems.append(f"{where}: backend: {e.backend!r} is not one of {', '.join(BACKENDS)}")
+        yield "backend", f"{e.backend!r} is not one of {', '.join(BACKENDS)}"
     if e.max_parallel < 1:
-        problems.append(f"{where}: max_parallel: must be >= 1")
-    return problems
+        yield "max_parallel", "must be >= 1"
+
+
+def _source_problems(c: CircuitConfig, e: EnvConfig, project_root: Path) -> Iterator[str]:
+    """The data file must lie inside the project or a declared data root (symlinks resolved)."""
+    from sensor_pipelines.core.data.snapshot import source_location
+
+    try:
+        source_location(c.data.path, project_root, e.data_roots)
+    except UserError as exc:
+        yield str(exc)

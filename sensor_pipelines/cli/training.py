@@ -75,7 +75,7 @@ def format_training_summary(outcome: Any) -> str:
 def cmd_train_changed(args: argparse.Namespace) -> int:
     """Train the changed circuits (or CIRCUITS, ALL, RETRY_FAILED) in parallel, then summarise."""
     from sensor_pipelines.backends import open_workspace
-    from sensor_pipelines.cli.compose import available
+    from sensor_pipelines.cli.compose import available, check_circuit_name
     from sensor_pipelines.fleet.fanout import run_many
     from sensor_pipelines.fleet.results import failed_circuits
 
@@ -94,6 +94,8 @@ def cmd_train_changed(args: argparse.Namespace) -> int:
     if not circuits:
         echo("No changed circuits: nothing to train.")
         return 0
+    for name in circuits:  # names become log and result file names: check them all before anything starts
+        check_circuit_name(name, args.config_dir)
     # the env's settings come from the first circuit that composes; a circuit whose config is broken
     # fails on its own in the fan-out, like any other failing circuit
     env_config = next((c for c in (config_or_none(name, args) for name in circuits) if c is not None), None)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from sensor_pipelines.core.config.schema import CIRCUIT_NAME, ID, ISO_DATE
 from sensor_pipelines.core.errors import UserError
 from sensor_pipelines.core.fileio import write_text_atomic
 from sensor_pipelines.core.provenance import is_component_code
@@ -150,7 +151,20 @@ def detect_changed_circuits(root: str | Path = ".", target_branch: str = "main")
         reasons += shared
         if reasons:
             result.append(_change(data, name, "modified", reasons))
+    bad = [problem for change in result if change.change_type != "deleted" for problem in unsafe_values(change)]
+    if bad:  # these values become CI matrix variables: nothing but the name pattern may reach a build agent
+        raise UserError(f"{CIRCUIT_DIR}: {'; '.join(bad)}; fix the circuit file (letters and digits only, "
+                        f"cutoff_date YYYY-MM-DD), nothing was written")
     return result
+
+
+def unsafe_values(change: CircuitChange) -> list[str]:
+    """What in a changed circuit could not go into a CI matrix safely (names, cutoff date)."""
+    problems = [f"{key} {value!r} is not letters and digits" for key, value in
+                (("plant_id", change.plant_id), ("circuit_id", change.circuit_id)) if not ID.match(value)]
+    if not ISO_DATE.match(change.cutoff_date):
+        problems.append(f"cutoff_date {change.cutoff_date!r} of {change.plant_id}_{change.circuit_id} is not YYYY-MM-DD")
+    return problems
 
 
 def _change(data: dict, name: str, change_type: str, reasons: list[str]) -> CircuitChange:
@@ -170,10 +184,15 @@ def circuits_to_train(path: str | Path) -> list[str]:
     """The circuits of a ``changed_circuits.json`` that are new or modified (deleted ones are never trained)."""
     try:
         entries = json.loads(Path(path).read_text())
-        return [f"{e['plant_id']}_{e['circuit_id']}" for e in entries if e["change_type"] != "deleted"]
+        names = [f"{e['plant_id']}_{e['circuit_id']}" for e in entries if e["change_type"] != "deleted"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"{path}: not a changed_circuits.json ({type(exc).__name__}: {exc}); "
+        raise UserError(f"{path}: not a changed_circuits.json ({type(exc).__name__}); "
                         f"run `make detect-changes` again") from None
+    bad = [n for n in names if not CIRCUIT_NAME.match(n)]
+    if bad:
+        raise UserError(f"{path}: {len(bad)} circuit names are not PLANT_CIRCUIT in letters and digits; "
+                        f"run `make detect-changes` again")
+    return names
 
 
 def devops_matrix(changes: list[CircuitChange]) -> dict[str, dict[str, str]]:

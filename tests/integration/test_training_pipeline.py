@@ -96,10 +96,13 @@ def test_train_register_reuse_and_retrain(project, capsys, monkeypatch):
 
 
 def test_failing_node_reports_name_and_error(project, capsys):
-    assert _train(project, "model.lookback=100000") == 1
+    """Everything knowable is checked before a run; what is left is a node failing, e.g. on a damaged asset."""
+    assert main(["register-data", "--circuit", "PLANT1_CIRC1", "--config-dir", str(project / "conf")]) == 0
+    (project / ".mlops/local/data/PLANT1_CIRC1/2025-12-09/data.parquet").write_bytes(b"damaged")
+    assert _train(project) == 1
     err = capsys.readouterr().err
     assert "node train failed" in err
-    assert "windows" in err  # the DataError from training, in the log tail
+    assert "cannot read" in err  # the DataError from reading the MLTable, in the log tail
     run = _last_run(project)
     assert [n["status"] for n in run["nodes"]] == ["failed", "skipped", "skipped"]
     assert run["status"] == "failed"
@@ -114,6 +117,6 @@ def test_bad_data_is_a_clear_error_and_writes_no_asset(project, capsys):
     path.write_text(yaml.safe_dump(data))
     assert _train(project) == 2
     err = capsys.readouterr().err
-    assert "target_column: 'load_kw' not in data columns [timestamp, load, temp_c]" in err
+    assert "target_column 'load_kw' not among the file's 3 columns" in err
     assert "Traceback" not in err
     assert not (project / ".mlops/local/data/PLANT1_CIRC1/2025-12-09").exists()

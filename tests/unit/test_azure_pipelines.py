@@ -105,3 +105,13 @@ def test_makefile_release_recipes_never_splice_variables():
         recipe = re.search(rf"^{target}:.*?\n((?:\t.*\n)+)", text, re.M).group(1)
         for variable in ("CIRCUIT", "ENV", "MODEL_VERSION", "APPROVED_BY", "INPUT", "BACKEND", "FROM_ENV", "MATRIX"):
             assert f"$({variable})" not in recipe, f"{target} splices $({variable})"
+
+
+def test_no_script_splices_a_value_into_its_text():
+    """Matrix entries and branch names reach scripts as quoted environment variables, never as $(...) macros
+    that Azure DevOps would paste into the script before bash parses it."""
+    scripts = _scripts(yaml.safe_load((REPO / "azure-pipelines.yml").read_text()))
+    for script in scripts:
+        assert "$(" not in script, script
+        for name in re.findall(r"\$\{?([A-Za-z_]+)", script):
+            assert f'"${name}' in script or f'"$' in script, f"{script!r}: ${name} unquoted"

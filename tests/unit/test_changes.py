@@ -94,6 +94,29 @@ def test_data_source_change_counts(repo):
     assert [c.name for c in detect_changed_circuits(repo, "main")] == ["PLANT1_CIRC1"]
 
 
+@pytest.mark.parametrize("field, value", [("circuit_id", "EVIL_C1`touch pwned`"), ("plant_id", "P$(id)"),
+                                          ("circuit_id", "C1;rm -rf"), ("cutoff_date", "2025-01-01; id")])
+def test_a_circuit_file_that_would_carry_code_into_the_matrix_is_rejected(repo, field, value):
+    """Matrix values become variables on the agent that holds the service connection: names only."""
+    path = _circuit(repo, "PLANT3_EVIL")
+    data = {"plant_id": "PLANT3", "circuit_id": "EVIL", "cutoff_date": "2025-01-01"} | {field: value}
+    path.write_text("\n".join(f"{k}: {json.dumps(v)}" for k, v in data.items()) + "\n")
+    with pytest.raises(UserError) as error:
+        detect_changed_circuits(repo, "main")
+    message = str(error.value)
+    assert f"{field} {value!r}" in message and "nothing was written" in message and "\n" not in message
+
+
+def test_detect_changes_writes_no_matrix_for_a_bad_circuit(repo, tmp_path, capsys, monkeypatch):
+    from sensor_pipelines.cli import main
+
+    _circuit(repo, "PLANT3_EVIL").write_text('plant_id: PLANT3\ncircuit_id: "EVIL`touch pwned`"\ncutoff_date: "2025-01-01"\n')
+    out = tmp_path / "build" / "changed_circuits.json"
+    assert main(["detect-changes", "--repo", str(repo), "--output", str(out)]) == 2
+    assert not out.parent.exists() and not (repo / "pwned").exists()
+    assert "circuit_id 'EVIL`touch pwned`' is not letters and digits" in capsys.readouterr().err
+
+
 def test_missing_target_branch_is_a_clear_error(repo):
     with pytest.raises(UserError, match="cannot find the merge base of HEAD and 'release'"):
         detect_changed_circuits(repo, "release")

@@ -108,8 +108,8 @@ def test_all_problems_reported_at_once(project):
     assert len(err.value.problems) == 2
 
 
-def test_bad_override_names_model_file():
-    with pytest.raises(ConfigError, match=r"conf/model/lstm.yaml: lookback: expected int"):
+def test_bad_override_names_the_command_line():
+    with pytest.raises(ConfigError, match=r"command line \(OVERRIDES\): lookback: expected int"):
         load_run_config("PLANT1_CIRC1", overrides=["model.lookback=abc"], config_dir=REPO / "conf")
 
 

@@ -20,7 +20,7 @@ from sensor_pipelines.core.data.snapshot import (
 )
 from sensor_pipelines.core.errors import DataError, UserError
 
-CUTOFF = "2024-01-02"
+CUTOFF = "2024-01-01"  # the day of the readings
 
 
 def source(**overrides) -> DataSource:
@@ -87,7 +87,9 @@ def test_missing_target_names_the_key_and_the_columns_present():
     raw = readings().rename(columns={"load_kw": "load"})
     with pytest.raises(DataError) as err:
         prepare(raw)
-    assert "target_column: 'load_kw' not in data columns [timestamp, load, temp_c]" in str(err.value)
+    assert ("target_column 'load_kw' not among the file's 3 columns; the circuit config expects "
+            "[timestamp, load_kw, temp_c]") in str(err.value)
+    assert "load," not in str(err.value)  # the file's own header is never echoed
     assert str(err.value).startswith("Data error in data/readings.csv: ")
     assert isinstance(err.value, UserError)
 
@@ -97,9 +99,8 @@ def test_every_missing_column_is_listed_at_once():
     with pytest.raises(DataError) as err:
         prepare(raw)
     message = str(err.value)
-    assert "timestamp_column: 'timestamp' not in data columns [time, load_kw, temp]" in message
-    assert "feature_columns: 'temp_c' not in data columns" in message
-    assert message.count("\n- ") == 2
+    assert "timestamp_column 'timestamp', feature_columns 'temp_c' not among the file's 3 columns" in message
+    assert "\n" not in message and "temp," not in message
 
 
 # --- timestamps and values ----------------------------------------------------------------
@@ -317,8 +318,11 @@ def test_read_source_csv_and_parquet_relative_to_project_root(tmp_path):
     from_parquet = read_source(source(path="data/readings.parquet", format="parquet"), tmp_path)
     assert list(from_csv.columns) == list(from_parquet.columns) == ["timestamp", "load_kw", "temp_c"]
     assert len(from_csv) == len(from_parquet) == 24
-    absolute = read_source(source(path=str(tmp_path / "data" / "readings.csv")), tmp_path / "elsewhere")
-    assert len(absolute) == 24
+    outside = source(path=str(tmp_path / "data" / "readings.csv"))
+    (tmp_path / "elsewhere").mkdir()
+    with pytest.raises(DataError, match="is outside the project; copy the file into the project"):
+        read_source(outside, tmp_path / "elsewhere")
+    assert len(read_source(outside, tmp_path / "elsewhere", data_roots=[str(tmp_path / "data")])) == 24
 
 
 def test_read_source_missing_file_names_the_path(tmp_path):
@@ -329,7 +333,7 @@ def test_read_source_missing_file_names_the_path(tmp_path):
 def test_read_source_unreadable_file_is_a_data_error(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "readings.parquet").write_text("not parquet")
-    with pytest.raises(DataError, match="cannot read parquet file"):
+    with pytest.raises(DataError, match=r"cannot read .*readings.parquet as parquet \(ArrowInvalid\)"):
         read_source(source(path="data/readings.parquet", format="parquet"), tmp_path)
 
 

@@ -13,19 +13,23 @@ data input (upstream outputs included). ``force=True`` reruns everything.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import graphlib
 import json
 import logging
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from sensor_pipelines.backends.base import NodeRun, PipelineRun, RunStatus
 from sensor_pipelines.core.errors import UserError
@@ -58,7 +62,13 @@ class LocalRunner:
         self.stream_logs = stream_logs
 
     def run(self, job: Any, run_id: str, tags: dict[str, str] | None = None, force: bool = False) -> PipelineRun:
-        """Execute ``job`` (a PipelineJob built with ``@dsl.pipeline``); never raises for node failures."""
+        """Execute ``job`` (a PipelineJob built with ``@dsl.pipeline``); never raises for node failures.
+
+        Interrupted (Ctrl-C, SIGTERM), it stops the running node, marks the run failed and its
+        MLflow runs killed, then raises KeyboardInterrupt. A run whose process died without a
+        word (SIGKILL) is closed the same way by the next run of this workspace.
+        """
+        close_abandoned_runs(self.workspace, self.echo)
         started = time.monotonic()
         run_dir = self.workspace.runs_dir / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -68,26 +78,55 @@ class LocalRunner:
         result = PipelineRun(run_id, str(run_dir), job.name or "pipeline", RunStatus.RUNNING, dict(tags or {}),
                              list(results.values()))
         tracker = _MlflowRuns(self.workspace, run_id, result.tags)
+        active = _ActiveRun(self.workspace.runs_dir, run_id)
+        self._result = result
         self._save(result)
-        for index, name in enumerate(order, 1):
-            node, node_result = nodes[name], results[name]
-            label = f"[{index}/{len(order)}] {name} ({node_result.component} {node_result.version})"
-            blocked = [u for u in _upstream(node) if not results[u].status.finished_ok]
-            if blocked:
-                node_result.status = RunStatus.SKIPPED
-                self.echo(f"{label}: skipped, upstream {', '.join(blocked)} did not finish")
-                continue
-            self._run_node(node, node_result, results, run_dir / name, force, tracker, label)
+        try:
+            with _terminate_as_interrupt():
+                for index, name in enumerate(order, 1):
+                    node, node_result = nodes[name], results[name]
+                    label = f"[{index}/{len(order)}] {name} ({node_result.component} {node_result.version})"
+                    blocked = [u for u in _upstream(node) if not results[u].status.finished_ok]
+                    if blocked:
+                        node_result.status = RunStatus.SKIPPED
+                        self.echo(f"{label}: skipped, upstream {', '.join(blocked)} did not finish")
+                        continue
+                    self._run_node(node, node_result, results, run_dir / name, force, tracker, label, active)
+                    self._save(result)
+        except KeyboardInterrupt:
+            self._stop_current()
+            _close(result, "interrupted before the run finished")
+            result.seconds = round(time.monotonic() - started, 2)
+            tracker.finish(result.status, killed=True)
             self._save(result)
+            active.remove()
+            raise
         failed = any(n.status in (RunStatus.FAILED, RunStatus.SKIPPED) for n in results.values())
         result.status = RunStatus.FAILED if failed else RunStatus.COMPLETED
         result.seconds = round(time.monotonic() - started, 2)
         tracker.finish(result.status)
         self._save(result)
+        active.remove()
         return result
 
+    def _stop_current(self) -> None:
+        """Stop the running node's process group: SIGTERM, then SIGKILL after a grace period."""
+        proc, self._current = getattr(self, "_current", None), None
+        if proc is None or proc.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout=wait)
+                return
+            except ProcessLookupError:
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
     # -- one node -------------------------------------------------------------------------------
-    def _run_node(self, node, res: NodeRun, results: dict, node_dir: Path, force: bool, tracker, label: str) -> None:
+    def _run_node(self, node, res: NodeRun, results: dict, node_dir: Path, force: bool, tracker, label: str,
+                  active: "_ActiveRun") -> None:
         component = node.component
         inputs = _bind_inputs(node, results)
         key = self._cache_key(component, inputs)
@@ -105,6 +144,8 @@ class LocalRunner:
         res.log = str(node_dir / "log.txt")
         argv = _command(component.command, {k: v for k, (_, v) in inputs.items()}, res.outputs)
         res.mlflow_run_id = tracker.node_run(node.name)
+        active.record(tracker.parent_id, res.mlflow_run_id)
+        self._save(self._result)
         self.echo(f"{label}: running")
         begin = time.monotonic()
         code = self._execute(argv, Path(component.code or "."), Path(res.log), tracker.env(res.mlflow_run_id))
@@ -128,11 +169,14 @@ class LocalRunner:
         with open(log_path, "w") as log:
             log.write(f"$ {shlex.join(argv)}\n")
             log.flush()
-            try:
-                proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+            try:  # its own process group (stopped whole on interrupt), killed if the runner dies
+                proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True, errors="replace", start_new_session=True,
+                                        preexec_fn=_die_with_parent)
             except OSError as exc:
                 log.write(f"cannot start: {exc}\n")
                 return 127
+            self._current = proc
             verbose = logging.getLogger("sensor_pipelines").isEnabledFor(logging.DEBUG)
             for line in proc.stdout:
                 log.write(line)
@@ -176,6 +220,7 @@ class _MlflowRuns:
         self._client = None
         self._parent = None
         self._experiment_id = None
+        self._open: set[str] = set()  # node runs started and not yet terminated
 
     def _ensure_parent(self):
         if self._parent is None:
@@ -186,10 +231,16 @@ class _MlflowRuns:
             self._parent = self._client.create_run(self._experiment_id, run_name=self.run_name, tags=self.tags).info.run_id
         return self._parent
 
+    @property
+    def parent_id(self) -> str | None:
+        return self._parent
+
     def node_run(self, node_name: str) -> str:
         parent = self._ensure_parent()
         tags = {**self.tags, "mlflow.parentRunId": parent, "node": node_name}
-        return self._client.create_run(self._experiment_id, run_name=node_name, tags=tags).info.run_id
+        run_id = self._client.create_run(self._experiment_id, run_name=node_name, tags=tags).info.run_id
+        self._open.add(run_id)
+        return run_id
 
     def env(self, run_id: str) -> dict[str, str]:
         return {
@@ -201,10 +252,123 @@ class _MlflowRuns:
 
     def finish_node(self, run_id: str, status: str) -> None:
         self._client.set_terminated(run_id, "FINISHED" if status == RunStatus.COMPLETED else "FAILED")
+        self._open.discard(run_id)
 
-    def finish(self, status: str) -> None:
+    def finish(self, status: str, killed: bool = False) -> None:
         if self._parent is not None:
-            self._client.set_terminated(self._parent, "FINISHED" if status == RunStatus.COMPLETED else "FAILED")
+            state = "KILLED" if killed else "FINISHED" if status == RunStatus.COMPLETED else "FAILED"
+            for run_id in self._open:
+                self._client.set_terminated(run_id, "KILLED" if killed else "FAILED")
+            self._client.set_terminated(self._parent, state)
+
+
+# -- interrupted and abandoned runs --------------------------------------------------------------
+
+ACTIVE_DIR = ".active"  # runs/.active/<run id>.json while a run is in progress: its pid and MLflow runs
+
+
+class _ActiveRun:
+    """The marker of a run in progress, so that a later run can close it if its process died."""
+
+    def __init__(self, runs_dir: Path, run_id: str):
+        self.path = Path(runs_dir) / ACTIVE_DIR / f"{run_id}.json"
+        self.run_id = run_id
+        self.mlflow_runs: list[str] = []
+        self._write(None)
+
+    def _write(self, parent: str | None) -> None:
+        write_json_atomic(self.path, {"run_id": self.run_id, "pid": os.getpid(), "mlflow_parent": parent,
+                                      "mlflow_runs": self.mlflow_runs})
+
+    def record(self, parent: str | None, node_run: str) -> None:
+        self.mlflow_runs.append(node_run)
+        self._write(parent)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def close_abandoned_runs(workspace: RunnerWorkspace, echo: Callable[[str], None] = print) -> list[str]:
+    """Mark failed every run left "running" by a process that no longer exists; returns their ids."""
+    closed = []
+    for marker in sorted((Path(workspace.runs_dir) / ACTIVE_DIR).glob("*.json")):
+        try:
+            active = read_json(marker)
+        except (OSError, ValueError):
+            marker.unlink(missing_ok=True)
+            continue
+        if _alive(int(active.get("pid", 0))):
+            continue
+        record = Path(workspace.runs_dir) / active["run_id"] / "run.json"
+        if record.is_file():
+            data = read_json(record)
+            if data.get("status") == RunStatus.RUNNING:
+                data["status"] = RunStatus.FAILED
+                for node in data["nodes"]:
+                    if node["status"] == RunStatus.RUNNING:
+                        node.update(status=RunStatus.FAILED, error_tail=[f"process {active['pid']} ended without finishing the run"])
+                    elif node["status"] == RunStatus.PENDING:
+                        node["status"] = RunStatus.SKIPPED
+                write_json_atomic(record, data)
+        runs = [r for r in (active.get("mlflow_parent"), *active.get("mlflow_runs", [])) if r]
+        if runs:
+            from mlflow.tracking import MlflowClient
+
+            client = MlflowClient(workspace.tracking_uri, workspace.tracking_uri)
+            for run_id in runs:
+                if client.get_run(run_id).info.status == "RUNNING":
+                    client.set_terminated(run_id, "KILLED")
+        marker.unlink(missing_ok=True)
+        closed.append(active["run_id"])
+        echo(f"Closed run {active['run_id']}: its process {active['pid']} ended while it was running (marked failed)")
+    return closed
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _close(result: PipelineRun, reason: str) -> None:
+    """An interrupted run: the running node failed, the nodes not started skipped, the run failed."""
+    for node in result.nodes:
+        if node.status == RunStatus.RUNNING:
+            node.status, node.ended, node.error_tail = RunStatus.FAILED, _now(), [reason]
+        elif node.status == RunStatus.PENDING:
+            node.status = RunStatus.SKIPPED
+    result.status = RunStatus.FAILED
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI cancel, ``kill``) is handled like Ctrl-C while a run is in progress (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _die_with_parent() -> None:
+    """In a node process (Linux): get SIGKILL when the runner process dies, however it dies."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 # -- graph helpers ------------------------------------------------------------------------------

@@ -72,7 +72,11 @@ def _convert(tp: Any, value: Any, where: str, key: str, problems: list[str]) -> 
         if not isinstance(value, dict):
             problems.append(f"{where}: {key}: expected a mapping, got {_show(value)}")
             return False, None
-        return True, dict(value)
+        _, value_tp = typing.get_args(tp)
+        if value_tp is Any:
+            return True, dict(value)
+        results = {k: _convert(value_tp, v, where, f"{key}.{k}", problems) for k, v in value.items()}
+        return all(ok for ok, _ in results.values()), {k: v for k, (_, v) in results.items()}
     if tp is Any:
         return True, value
     if tp is bool:

@@ -10,8 +10,20 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+# the one pattern of names that reach paths, job names and CI matrices: letters, digits, underscore
+NAME = re.compile(r"^[A-Za-z0-9_]+$")
+ID = re.compile(r"^[A-Za-z0-9]+$")  # plant_id, circuit_id: the circuit name is PLANT_CIRCUIT
 CIRCUIT_NAME = re.compile(r"^[A-Za-z0-9]+_[A-Za-z0-9]+$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+SAMPLE_DIR = "data/sample"  # only a missing file here is generated from sample_seed
+
+
+@dataclass
+class ValueRange:
+    """The physical range of a column's readings (inclusive); either bound may be left out."""
+
+    min: Optional[float] = None
+    max: Optional[float] = None
 
 
 @dataclass
@@ -22,10 +34,14 @@ class DataSource:
     target_column: str
     format: str = "csv"
     timestamp_column: str = "timestamp"
+    timestamp_format: Optional[str] = None  # strftime layout, e.g. "%d/%m/%Y %H:%M"; default: ISO 8601
     feature_columns: list[str] = field(default_factory=list)
     frequency: str = "h"
     max_interpolate_steps: int = 3
-    sample_seed: Optional[int] = None
+    missing_values: list[str] = field(default_factory=list)  # text markers read as missing, e.g. ["n/a"]
+    valid_range: dict[str, ValueRange] = field(default_factory=dict)  # per column {min, max}
+    out_of_range: str = "reject"  # reject | missing: what a reading outside valid_range does
+    sample_seed: Optional[int] = None  # generate sample data when the file under data/sample/ is missing
 
 
 @dataclass
@@ -125,6 +141,7 @@ class EnvConfig:
     max_parallel: int = 5
     build_id: str = "local"
     experiment_name: str = "sensor-forecasting"
+    data_roots: list[str] = field(default_factory=list)  # folders outside the project data may come from
     thresholds: ThresholdOverrides = field(default_factory=ThresholdOverrides)
     azure: Optional[AzureSettings] = None
 

@@ -67,6 +67,25 @@ def prepare_training_data(config: CircuitRunConfig, frame: pd.DataFrame) -> Trai
     return TrainingData(values=values, spec=spec, split=split, train=train, validation=validation, test=test)
 
 
+def check_trainable(config: CircuitRunConfig, frame: pd.DataFrame) -> TrainingData:
+    """Everything about a snapshot that would stop training, checked before it is registered.
+
+    A target that is all missing or constant, or too few complete train, validation or test
+    windows at the configured lookback, horizon and stride, is a DataError naming the fix.
+    """
+    target = config.circuit.data.target_column
+    values = frame[target].to_numpy(dtype=np.float64) if target in frame.columns else np.array([])
+    present = values[np.isfinite(values)]
+    name = config.circuit.name
+    if present.size == 0:
+        raise DataError(f"{name}: target column {target!r} has no readings up to cutoff_date "
+                        f"{config.circuit.cutoff_date}; check data.target_column and the data file")
+    if np.ptp(present) <= 1e-12 * max(1.0, float(np.abs(present).max())):
+        raise DataError(f"{name}: target column {target!r} is constant ({present[0]:g}) up to cutoff_date "
+                        f"{config.circuit.cutoff_date}: there is nothing to forecast; check the sensor or the column")
+    return prepare_training_data(config, frame)
+
+
 def score_test_windows(values: pd.DataFrame, spec: FeatureSpec, origins: np.ndarray, forecast: np.ndarray,
                        season: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Metrics of ``forecast`` (n_origins, horizon) and of the seasonal naive on the same windows."""
