@@ -97,8 +97,9 @@ data: $(STAMP) ## Generate the sample data of every demo circuit (if missing)
 ui: $(STAMP) ## Open the MLflow UI on the env's tracking store: make ui [ENV=local] [PORT=5000]
 	$(CLI) ui --circuit $(call arg,CIRCUIT) --env $(call arg,ENV) --port $(call arg,PORT)
 
-test: $(STAMP) lint-imports ## Run all tests (unit + integration) and the layer contracts
-	PYTEST_ADDOPTS=$(call arg,PYTEST_ARGS) '$(BIN)/python' -m pytest
+test: $(STAMP) lint-imports ## Run all tests in tiers: layer contracts, fast unit tests, then integration (smoke model)
+	PYTEST_ADDOPTS=$(call arg,PYTEST_ARGS) '$(BIN)/python' -m pytest tests/unit
+	PYTEST_ADDOPTS=$(call arg,PYTEST_ARGS) '$(BIN)/python' -m pytest tests/integration
 
 test-unit: $(STAMP) ## Run the fast unit tests only
 	PYTEST_ADDOPTS=$(call arg,PYTEST_ARGS) '$(BIN)/python' -m pytest tests/unit
