@@ -109,7 +109,9 @@ def score_history(keras_model: Any, spec: Any, history: pd.DataFrame, out_dir: s
     with pq.ParquetWriter(tmp, schema) as writer:
         for begin in range(0, len(positions), batch_size):
             chunk = positions[begin:begin + batch_size]
-            origins, timestamps, forecast = forecast_positions(keras_model, spec, values, chunk)
+            first = int(chunk[0]) - spec.lookback + 1  # only the rows this batch's windows read
+            origins, timestamps, forecast = forecast_positions(keras_model, spec, values.iloc[first:int(chunk[-1]) + 1],
+                                                               chunk - first)
             rows = len(origins)
             table = pa.table({
                 "circuit": _constant(circuit, rows), "origin": origins, "timestamp": timestamps,

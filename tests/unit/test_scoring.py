@@ -54,3 +54,37 @@ def test_endpoint_names_fit_azure_or_are_refused():
     assert deployment_name("3", "1.0.0") == "v3-bs1-0-0"
     with pytest.raises(UserError, match="has 42 characters; Azure ML allows 3 to 32"):
         endpoint_name("PLANTNUMBERTWELVE_CIRCUITSEVENTEEN", "prod")
+
+
+class _LastValueModel:
+    """A stand-in for the Keras model: forecasts the window's last scaled target for every step."""
+
+    output_shape = (None, 6)
+
+    def predict(self, inputs, batch_size=None, verbose=0):
+        past = inputs[0]
+        return np.repeat(past[:, -1:, 0], 6, axis=1)
+
+
+def test_batches_score_exactly_what_one_pass_would(tmp_path):
+    """Each batch reads only the rows its windows need; the result must not depend on the batch size."""
+    from sensor_pipelines.core.forecasting.features import FeatureSpec, regular_frame
+    from sensor_pipelines.core.forecasting.pyfunc import forecast_positions
+    from sensor_pipelines.core.scoring import score_history
+
+    index = pd.date_range("2025-01-01", periods=300, freq="h")
+    history = pd.DataFrame({"timestamp": index, "load": np.sin(np.arange(300) / 5) * 10 + 50,
+                            "temp": np.cos(np.arange(300) / 7)})
+    spec = FeatureSpec("timestamp", "load", ["temp"], "h", lookback=12, horizon=6, use_calendar=True,
+                       mean={"load": 50.0, "temp": 0.0}, std={"load": 7.0, "temp": 0.7})
+    common = dict(circuit="P_C", model_name="P_C_model", model_version="3", cutoff_date="2025-01-01", last_origins=0)
+    score_history(_LastValueModel(), spec, history, tmp_path / "one", batch_size=100000, **common)
+    summary = score_history(_LastValueModel(), spec, history, tmp_path / "many", batch_size=7, **common)
+    one = pd.read_parquet(tmp_path / "one/forecasts.parquet")
+    many = pd.read_parquet(tmp_path / "many/forecasts.parquet")
+    assert summary.batches == -(-289 // 7) and summary.origins == 289 and len(many) == 289 * 6
+    pd.testing.assert_frame_equal(one, many)
+    values = regular_frame(history, spec)
+    _, _, direct = forecast_positions(_LastValueModel(), spec, values, np.arange(11, 300))
+    np.testing.assert_allclose(many["forecast"].to_numpy(), direct.ravel())
+    assert many["timestamp"].iloc[-1] == index[-1] + pd.Timedelta(hours=6)
