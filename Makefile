@@ -42,6 +42,7 @@ STAMP   := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
 
+.PHONY: promote deploy deploy-many score endpoints rollback score-daily schedule
 .PHONY: help venv train register-data register components check-versions detect-changes train-changed validate plan pipeline-yaml data ui test test-unit test-integration lint-imports notebooks-test lab bench clean
 
 help: ## List the targets and their variables
@@ -96,8 +97,9 @@ data: $(STAMP) ## Generate the sample data of every demo circuit (if missing)
 ui: $(STAMP) ## Open the MLflow UI on the env's tracking store: make ui [ENV=local] [PORT=5000]
 	$(CLI) ui --circuit $(call arg,CIRCUIT) --env $(call arg,ENV) --port $(call arg,PORT)
 
-test: $(STAMP) lint-imports ## Run all tests (unit + integration) and the layer contracts
-	PYTEST_ADDOPTS=$(call arg,PYTEST_ARGS) '$(BIN)/python' -m pytest
+test: $(STAMP) lint-imports ## Run all tests in tiers: layer contracts, fast unit tests, then integration (smoke model)
+	PYTEST_ADDOPTS=$(call arg,PYTEST_ARGS) '$(BIN)/python' -m pytest tests/unit
+	PYTEST_ADDOPTS=$(call arg,PYTEST_ARGS) '$(BIN)/python' -m pytest tests/integration
 
 test-unit: $(STAMP) ## Run the fast unit tests only
 	PYTEST_ADDOPTS=$(call arg,PYTEST_ARGS) '$(BIN)/python' -m pytest tests/unit
@@ -126,6 +128,47 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP) ## Run every bench/bench_*.py and print one table (logs in build/bench/) [QUICK=1] [ONLY=accuracy,cli]
 	'$(BIN)/python' bench/run_all.py $(call flag,QUICK,--quick) $(call opt,ONLY,--only)
+
+# -- release (same rule: every value reaches the CLI as one single-quoted literal) ----------------
+BACKEND       ?=
+FROM_ENV      ?=
+MODEL_VERSION ?=
+APPROVED_BY   ?=
+INPUT         ?=
+CRON          ?= 0 6 * * *
+MATRIX        ?=
+unexport BACKEND FROM_ENV MODEL_VERSION APPROVED_BY INPUT CRON MATRIX
+# BACKEND=local runs any env (test, prod) on the local backend under .mlops/<env>/
+RELEASE_ARGS = $(if $(value BACKEND),env.backend=$(call arg,BACKEND),) --overrides $(call arg,OVERRIDES)
+# the env a model is promoted from: FROM_ENV, else local with BACKEND=local (or ENV=local), else dev
+SOURCE_ENV = $(if $(value FROM_ENV),$(call arg,FROM_ENV),$(if $(filter local,$(value BACKEND) $(value ENV)),local,dev))
+
+promote: $(STAMP) ## Promote a model version, its scoring components and environment to the shared registry: CIRCUIT= [MODEL_VERSION=n] [BACKEND=local] [FROM_ENV=dev] [FORCE=1]
+	$(CLI) promote --circuit $(call arg,CIRCUIT) --env $(SOURCE_ENV) $(call opt,MODEL_VERSION,--model-version) \
+		$(call flag,FORCE,--force) $(RELEASE_ARGS)
+
+deploy: $(STAMP) ## Deploy a promoted model to the circuit's batch endpoint: CIRCUIT= ENV=test|prod [MODEL_VERSION=n] [APPROVED_BY=name] [FORCE=1] [BACKEND=local]
+	$(CLI) deploy --circuit $(call arg,CIRCUIT) --env $(call arg,ENV) $(call opt,MODEL_VERSION,--model-version) \
+		$(call opt,APPROVED_BY,--approved-by) $(call flag,FORCE,--force) $(RELEASE_ARGS)
+
+score: $(STAMP) ## Score with the circuit's endpoint: CIRCUIT= ENV=test|prod [INPUT=folder|asset] [BACKEND=local]
+	$(CLI) score --circuit $(call arg,CIRCUIT) --env $(call arg,ENV) $(call opt,INPUT,--input) $(RELEASE_ARGS)
+
+endpoints: $(STAMP) ## List the env's batch endpoints, default deployment, model version, cutoff_date: ENV= [BACKEND=local]
+	$(CLI) endpoints --env $(call arg,ENV) $(RELEASE_ARGS)
+
+deploy-many: $(STAMP) ## Deploy every circuit of a CI matrix (JSON in MATRIX) to ENV: ENV=prod APPROVED_BY=name MATRIX='{...}'
+	$(CLI) deploy-many --env $(call arg,ENV) --matrix $(call arg,MATRIX) $(call opt,APPROVED_BY,--approved-by) $(RELEASE_ARGS)
+
+rollback: $(STAMP) ## Make the previous deployment the endpoint's default again: CIRCUIT= ENV=prod [BACKEND=local]
+	$(CLI) rollback --circuit $(call arg,CIRCUIT) --env $(call arg,ENV) $(RELEASE_ARGS)
+
+score-daily: $(STAMP) ## Score every circuit with a deployment in ENV, in parallel [MAX_PARALLEL=n] [RETRY_FAILED=1] [BACKEND=local]
+	$(CLI) score-daily --env $(call arg,ENV) $(call opt,MAX_PARALLEL,--max-parallel) \
+		$(call flag,RETRY_FAILED,--retry-failed) $(RELEASE_ARGS)
+
+schedule: $(STAMP) ## Schedule daily scoring: Azure ML JobSchedules; BACKEND=local prints the crontab line [CRON='0 6 * * *']
+	$(CLI) schedule --env $(call arg,ENV) --cron $(call arg,CRON) $(RELEASE_ARGS)
 
 clean: ## Remove the local workspaces and build outputs (keeps .venv)
 	rm -rf .mlops build

@@ -162,3 +162,115 @@ class Workspace(Protocol):
         schema migrations race); returns the experiment id or name."""
     def set_model_version_tags(self, name: str, version: str, tags: dict[str, str]) -> None: ...
     def latest_model_versions(self) -> dict[str, ModelVersion]: ...
+
+    # models as a release source
+    def get_model_version(self, name: str, version: str) -> ModelVersion | None: ...
+    def list_model_versions(self, name: str) -> list[ModelVersion]: ...
+    def model_content(self, name: str, version: str, dest: Path) -> tuple[str, str]:
+        """(content hash, reference) of a model version: locally its files are copied to ``dest``;
+        on Azure the reference is the version's asset id and the hash its ``model_hash`` tag."""
+
+    # batch endpoints and deployments (release)
+    def get_endpoint(self, name: str) -> Endpoint | None: ...
+    def list_endpoints(self) -> list[Endpoint]: ...
+    def deploy(self, spec: DeploymentSpec, scoring_job: Callable[[], Any]) -> tuple[Endpoint, bool]:
+        """Create the endpoint if missing and the deployment if missing, make it the default;
+        returns (endpoint, deployment created)."""
+    def set_default_deployment(self, endpoint: str, deployment: str, action: str) -> Endpoint: ...
+    def invoke_endpoint(self, endpoint: Endpoint, scoring_data: str, run_id: str,
+                        scoring_job: Callable[[Deployment, Any], Any], echo: Echo = print) -> PipelineRun:
+        """Score with the endpoint's default deployment; never raises for a failed run."""
+    def record_score(self, endpoint: str, run: PipelineRun, summary: dict[str, Any]) -> None: ...
+    def create_scoring_schedule(self, spec: ScheduleSpec, scoring_job: Callable[[], Any]) -> str: ...
+
+
+@dataclass
+class PromotedModel:
+    """A model version in the shared registry (promoted from a workspace), its aliases and tags."""
+
+    name: str
+    version: str  # the registry's version
+    source_version: str  # the version in the workspace it was promoted from
+    content_hash: str
+    uri: str  # a local folder, or azureml://registries/<reg>/models/<name>/versions/<v>
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DeploymentSpec:
+    """What to deploy: a promoted model version with the pinned scoring components and environment."""
+
+    endpoint: str
+    deployment: str
+    circuit: str
+    model: PromotedModel
+    components: dict[str, str]  # name -> pinned version (batch_score, validate_predictions)
+    environment: str  # name:version
+    registry: str  # the shared registry's name or folder
+    tags: dict[str, str]
+    scoring: dict[str, Any] = field(default_factory=dict)  # horizon, frequency, min/max value
+
+
+@dataclass
+class Deployment:
+    """A deployment of an endpoint, as recorded by the backend."""
+
+    name: str
+    endpoint: str
+    model_name: str
+    model_version: str
+    source_version: str
+    components: dict[str, str]
+    tags: dict[str, str] = field(default_factory=dict)
+    created_at: str | None = None
+    model_uri: str = ""
+    scoring: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Endpoint:
+    """A batch endpoint, its deployments and which one is the default."""
+
+    name: str
+    env: str
+    circuit: str
+    default_deployment: str | None = None
+    deployments: dict[str, Deployment] = field(default_factory=dict)
+    history: list[dict[str, str]] = field(default_factory=list)  # default changes, oldest first
+    scores: list[dict[str, Any]] = field(default_factory=list)  # scoring runs, oldest first
+
+    @property
+    def default(self) -> Deployment | None:
+        return self.deployments.get(self.default_deployment) if self.default_deployment else None
+
+
+@dataclass
+class ScheduleSpec:
+    """A recurring scoring job: name, cron, time zone and what it scores."""
+
+    name: str
+    cron: str
+    time_zone: str
+    circuits: list[str]
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class Registry(Protocol):
+    """The shared registry every env deploys from: environment, components and promoted models."""
+
+    name: str
+
+    def get_environment(self, name: str, version: str) -> AssetVersion | None: ...
+    def ensure_environment(self) -> tuple[AssetVersion, bool]: ...
+    def get_component(self, name: str, version: str) -> AssetVersion | None: ...
+    def component_fingerprint(self, name: str, version: str) -> dict[str, str] | None: ...
+    def ensure_component(self, component: Any, fingerprint: dict[str, str]) -> tuple[AssetVersion, bool]: ...
+    def find_model(self, name: str, source_version: str) -> PromotedModel | None: ...
+    def get_model(self, name: str, version: str) -> PromotedModel | None: ...
+    def latest_model(self, name: str) -> PromotedModel | None: ...
+    def promote_model(self, name: str, source_version: str, content_hash: str, content: str,
+                      tags: dict[str, str]) -> PromotedModel: ...
+    def model_by_alias(self, name: str, alias: str) -> PromotedModel | None: ...
+    def set_alias(self, name: str, alias: str, version: str) -> None: ...
+    def set_model_tags(self, name: str, version: str, tags: dict[str, str]) -> None: ...

@@ -269,6 +269,9 @@ def _circuit_problems(c: CircuitConfig, chosen: str | None) -> Iterator[tuple[st
         yield "thresholds", "mae_max and rmse_max must be > 0"
     if t.r2_min > 1:
         yield "thresholds.r2_min", f"{t.r2_min} can never be reached (R² <= 1)"
+    r = c.forecast_range
+    if r.min is not None and r.max is not None and r.min >= r.max:
+        yield "forecast_range", f"min {r.min:g} must be below max {r.max:g}"
 
 
 def _model_problems(m: ModelConfig) -> Iterator[tuple[str, str]]:

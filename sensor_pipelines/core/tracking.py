@@ -22,19 +22,29 @@ def component_run() -> Iterator:
     """
     import mlflow
 
-    library = logging.getLogger("sensor_pipelines")
-    if not library.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
-        library.addHandler(handler)
-        library.setLevel(logging.INFO)
-
+    _log_to_stdout()
     active = mlflow.active_run()
     if active is not None:
         yield active
         return
     with mlflow.start_run() as run:
         yield run
+
+
+@contextlib.contextmanager
+def component_logging() -> Iterator[None]:
+    """Send the library's progress logs to the node's stdout log (no MLflow run needed)."""
+    _log_to_stdout()
+    yield
+
+
+def _log_to_stdout() -> None:
+    library = logging.getLogger("sensor_pipelines")
+    if not library.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        library.addHandler(handler)
+        library.setLevel(logging.INFO)
 
 
 def retry_when_locked(func: Callable[..., Any], *args: Any, attempts: int = 8, **kwargs: Any) -> Any:

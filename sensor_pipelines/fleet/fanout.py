@@ -24,7 +24,7 @@ from typing import Callable, Protocol, Sequence
 
 from sensor_pipelines.core.errors import UserError
 from sensor_pipelines.core.fileio import read_json
-from sensor_pipelines.fleet.results import CircuitResult, failed_result, save_results
+from sensor_pipelines.fleet.results import RESULTS_FILE, CircuitResult, failed_result, save_results
 
 Child = Callable[[Sequence[str]], int]  # an importable function: argv -> exit code
 
@@ -38,10 +38,11 @@ class FanoutProgress(Protocol):
 
 def run_many(circuits: list[str], *, child: Child, argv: Callable[[str, Path], list[str]], max_parallel: int,
              out_dir: Path, progress: FanoutProgress, preload: Sequence[str] = (),
-             keep_previous: bool = False) -> list[CircuitResult]:
+             keep_previous: bool = False, results_file: str = RESULTS_FILE) -> list[CircuitResult]:
     """Run ``child(argv(circuit, result_file))`` per circuit in parallel processes.
 
-    Returns one result per circuit, in input order, and writes ``out_dir/train_results.json``;
+    Returns one result per circuit, in input order, and writes ``out_dir/<results_file>``
+    (``train_results.json`` by default);
     with ``keep_previous`` (a retry) the results of the other circuits already there are kept.
     """
     if max_parallel < 1:
@@ -85,7 +86,7 @@ def run_many(circuits: list[str], *, child: Child, argv: Callable[[str, Path], l
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     ordered = [results[c] for c in circuits]
-    save_results(out_dir, ordered, keep_previous=keep_previous)
+    save_results(out_dir, ordered, keep_previous=keep_previous, results_file=results_file)
     return ordered
 
 

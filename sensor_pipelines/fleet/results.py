@@ -95,17 +95,19 @@ def read_results(path: Path) -> list[CircuitResult]:
     return results
 
 
-def failed_circuits(out_dir: Path) -> list[str]:
+def failed_circuits(out_dir: Path, results_file: str = RESULTS_FILE) -> list[str]:
     """Circuits that did not complete in the last fan-out written to ``out_dir``."""
-    path = Path(out_dir) / RESULTS_FILE
+    path = Path(out_dir) / results_file
     if not path.is_file():
         return []
     return [r["circuit"] for r in read_results(path) if r.get("status") != "completed"]
 
 
-def save_results(out_dir: Path, results: list[CircuitResult], keep_previous: bool = False) -> Path:
-    """Write ``train_results.json``; with ``keep_previous`` (a retry) other circuits' results stay."""
-    path = Path(out_dir) / RESULTS_FILE
+def save_results(out_dir: Path, results: list[CircuitResult], keep_previous: bool = False,
+                 results_file: str = RESULTS_FILE) -> Path:
+    """Write ``train_results.json`` (or ``results_file``); with ``keep_previous`` (a retry) other circuits'
+    results stay."""
+    path = Path(out_dir) / results_file
     previous = read_results(path) if keep_previous and path.is_file() else []
     merged = {r["circuit"]: r for r in previous} | {r["circuit"]: r for r in results}
     return write_json_atomic(path, list(merged.values()))

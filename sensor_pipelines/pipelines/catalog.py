@@ -13,7 +13,10 @@ COMPONENT_MODULES = (
     "components_py.training.train_lstm_model",
     "components_py.training.evaluate_model",
     "components_py.training.register_model",
+    "components_py.scoring.batch_score",
+    "components_py.scoring.validate_predictions",
 )
+SCORING_COMPONENTS = ("batch_score", "validate_predictions")
 RECORD_FILE = Path(__file__).resolve().parents[2] / "components_py" / "registered_versions.json"
 
 
@@ -22,6 +25,11 @@ def train_component():
     from components_py.training.train_lstm_model import train_lstm_model
 
     return train_lstm_model.component
+
+
+def scoring_components() -> list[Any]:
+    """The components the ``batch_scoring`` pipeline runs (what a deployment pins)."""
+    return [c for c in components() if c.name in SCORING_COMPONENTS]
 
 
 def components() -> list[Any]:

@@ -66,7 +66,7 @@ class VersionedOperations(_Operations):
         key = (name, str(version))
         if key not in self.items:
             raise ResourceNotFoundError(f"({self.kind}) {name}:{version} not found in workspace")
-        return copy.deepcopy(self.items[key])
+        return _copy(self.items[key])
 
     def list(self, name: str | None = None, **_: Any) -> list[Any]:
         self._call("list", name)
@@ -82,17 +82,25 @@ class VersionedOperations(_Operations):
         self.created.append(entity)
         stored = self._store(entity)
         self.items[key] = stored
-        return copy.deepcopy(stored)
+        return _copy(stored)
 
     def immutable(self, entity: Any) -> bool:
         return True
 
     def _store(self, entity: Any) -> Any:
-        stored = copy.deepcopy(entity)
+        stored = _copy(entity)
         c = self.client
         stored._id = ARM_PREFIX.format(sub=c.subscription_id, rg=c.resource_group, ws=c.workspace_name) + \
             f"/{self.asset_path}/{entity.name}/versions/{entity.version}"
         return stored
+
+
+def _copy(entity: Any) -> Any:
+    """A deep copy; a DSL pipeline component (whose node inputs refuse deepcopy) is kept as it is."""
+    try:
+        return copy.deepcopy(entity)
+    except KeyError:
+        return entity
 
 
 class DataOperations(VersionedOperations):
@@ -257,3 +265,118 @@ class FakeMLClient:
     def created(self) -> dict[str, list[Any]]:
         """Every entity created so far, by kind."""
         return {kind: list(getattr(self, kind).created) for kind in ("data", "environments", "components", "models")}
+
+
+class _Poller:
+    def __init__(self, value: Any):
+        self._value = value
+
+    def result(self, timeout: Any = None) -> Any:
+        return self._value
+
+
+class BatchEndpointOperations(_Operations):
+    """Batch endpoints: each entity is converted with ``_to_rest_batch_endpoint`` (the body sent) and read back."""
+
+    kind = "batch_endpoints"
+
+    def __init__(self, client: "FakeMLClient"):
+        super().__init__(client)
+        self.items: dict[str, Any] = {}
+        self.sent: list[dict] = []
+        self.invoked: list[dict] = []
+
+    def get(self, name: str, **_: Any) -> Any:
+        from azure.ai.ml.entities import BatchEndpoint
+
+        self._call("get", name)
+        if name not in self.items:
+            raise ResourceNotFoundError(f"(ResourceNotFound) batch endpoint {name} not found")
+        return BatchEndpoint._from_rest_object(copy.deepcopy(self.items[name]))
+
+    def list(self, **_: Any) -> list[Any]:
+        from azure.ai.ml.entities import BatchEndpoint
+
+        self._call("list")
+        return [BatchEndpoint._from_rest_object(copy.deepcopy(r)) for _, r in sorted(self.items.items())]
+
+    def begin_create_or_update(self, endpoint: Any, **_: Any) -> _Poller:
+        self._call("begin_create_or_update", endpoint.name)
+        rest = endpoint._to_rest_batch_endpoint(location="westeurope")
+        self.sent.append(wire_body(rest))
+        c = self.client
+        rest.id = ARM_PREFIX.format(sub=c.subscription_id, rg=c.resource_group, ws=c.workspace_name) + \
+            f"/batchEndpoints/{endpoint.name}"
+        rest.name = endpoint.name
+        self.items[endpoint.name] = rest
+        return _Poller(self.get(endpoint.name))
+
+    def invoke(self, endpoint_name: str, *, deployment_name: str | None = None, inputs: dict | None = None,
+               **_: Any) -> Any:
+        self._call("invoke", endpoint_name, deployment_name)
+        if endpoint_name not in self.items:
+            raise ResourceNotFoundError(f"(ResourceNotFound) batch endpoint {endpoint_name} not found")
+        self.invoked.append({"endpoint": endpoint_name, "deployment": deployment_name, "inputs": inputs})
+        name = f"batchjob-{len(self.invoked)}"
+        self.client.jobs.batch_jobs[name] = SimpleNamespace(name=name, status="Completed",
+                                                           studio_url=f"https://ml.azure.com/runs/{name}")
+        return SimpleNamespace(name=name)
+
+
+class BatchDeploymentOperations(_Operations):
+    """Batch deployments, converted with ``_to_rest_object`` (a field the service rejects fails here)."""
+
+    kind = "batch_deployments"
+
+    def __init__(self, client: "FakeMLClient"):
+        super().__init__(client)
+        self.items: dict[tuple[str, str], Any] = {}
+        self.sent: list[dict] = []
+        self.created: list[Any] = []
+
+    def begin_create_or_update(self, deployment: Any, **_: Any) -> _Poller:
+        self._call("begin_create_or_update", deployment.endpoint_name, deployment.name)
+        if deployment.endpoint_name not in self.client.batch_endpoints.items:
+            raise ResourceNotFoundError(f"(ResourceNotFound) batch endpoint {deployment.endpoint_name} not found")
+        self.sent.append(wire_body(deployment._to_rest_object(location="westeurope")))
+        self.created.append(deployment)
+        self.items[(deployment.endpoint_name, deployment.name)] = copy.deepcopy(deployment)
+        return _Poller(copy.deepcopy(deployment))
+
+    def list(self, endpoint_name: str, **_: Any) -> list[Any]:
+        self._call("list", endpoint_name)
+        return [copy.deepcopy(d) for (e, _n), d in sorted(self.items.items()) if e == endpoint_name]
+
+
+class ScheduleOperations(_Operations):
+    kind = "schedules"
+
+    def __init__(self, client: "FakeMLClient"):
+        super().__init__(client)
+        self.created: list[Any] = []
+        self.sent: dict[str, dict] = {}
+
+    def begin_create_or_update(self, schedule: Any, **_: Any) -> _Poller:
+        self._call("begin_create_or_update", schedule.name)
+        self.sent[schedule.name] = wire_body(schedule._to_rest_object())
+        self.created.append(schedule)
+        return _Poller(schedule)
+
+
+def with_release_operations(client: FakeMLClient) -> FakeMLClient:
+    """Add batch endpoints, deployments and schedules to a fake client (and batch jobs to its jobs)."""
+    client.batch_endpoints = BatchEndpointOperations(client)
+    client.batch_deployments = BatchDeploymentOperations(client)
+    client.schedules = ScheduleOperations(client)
+    client.jobs.batch_jobs = {}
+    original_get, original_stream = client.jobs.get, client.jobs.stream
+
+    def get(name: str) -> Any:
+        return client.jobs.batch_jobs[name] if name in client.jobs.batch_jobs else original_get(name)
+
+    def stream(name: str) -> None:
+        if name not in client.jobs.batch_jobs:
+            original_stream(name)
+
+    client.jobs.get, client.jobs.stream = get, stream
+    return client

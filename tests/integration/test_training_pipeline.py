@@ -117,6 +117,6 @@ def test_bad_data_is_a_clear_error_and_writes_no_asset(project, capsys):
     path.write_text(yaml.safe_dump(data))
     assert _train(project) == 2
     err = capsys.readouterr().err
-    assert "target_column 'load_kw' not among the file's 3 columns" in err
+    assert "target_column 'load_kw', feature_columns 'ambient_temp_c'" in err and "among the file's 3 columns" in err
     assert "Traceback" not in err
     assert not (project / ".mlops/local/data/PLANT1_CIRC1/2025-12-09").exists()

@@ -82,7 +82,7 @@ def test_env_variables_are_read_from_the_env_file():
     names = env_variables(REPO / "conf" / "env" / "test.yaml")
     assert names == {"subscription_id": "AZURE_SUBSCRIPTION_ID", "resource_group": "AZURE_RESOURCE_GROUP",
                      "workspace_name": "AZUREML_WORKSPACE_TEST",
-                     "compute": "AZUREML_COMPUTE"}
+                     "compute": "AZUREML_COMPUTE", "registry_name": "AZUREML_REGISTRY"}
 
 
 def test_missing_settings_name_the_env_file_and_variable_before_any_call(fake, tmp_path):

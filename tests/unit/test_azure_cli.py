@@ -25,7 +25,7 @@ def test_dry_run_register_prints_the_plan_without_credentials(project, no_azure,
     for component in components():
         assert f"{component.name}:{component.version}" in out
     assert "PLANT1_CIRC1:2025-12-09" in out and "PLANT2_CIRC1:2025-12-07" in out
-    assert "7 to check" in out
+    assert f"{1 + len(components()) + 3} to check" in out  # environment, components, 3 data assets
     assert not (project / ".mlops").exists() and not (project / "data").exists()
 
 

@@ -36,7 +36,8 @@ def test_every_step_is_a_make_target_that_exists():
         assert script.startswith("make "), script
         target = script.split()[1]
         assert target in targets, f"{script!r}: no make target {target!r}"
-    assert [s["stage"] for s in pipeline["stages"]] == ["register", "detect", "train", "validate"]
+    assert [s["stage"] for s in pipeline["stages"]] == ["register", "detect", "train", "validate", "promote",
+                                                        "release_test", "release_prod", "monitors"]
     train = next(s for s in pipeline["stages"] if s["stage"] == "train")
     strategy = train["jobs"][0]["strategy"]
     assert strategy["maxParallel"] == 5
@@ -80,6 +81,30 @@ def test_detect_changes_emits_the_matrix_as_an_output_variable(tmp_path, monkeyp
     assert json.loads(line.split("]", 1)[1]) == {"PLANT1_CIRC1": {"CIRCUIT": "PLANT1_CIRC1", "CUTOFF_DATE": "2025-12-09",
                                                                   "CHANGE_TYPE": "new"}}
     assert "##vso[task.setvariable variable=hasChanges;isOutput=true]true" in out
+
+
+def test_release_runs_on_main_with_an_approval_and_no_macro_in_scripts():
+    pipeline = yaml.safe_load((REPO / "azure-pipelines.yml").read_text())
+    assert pipeline["trigger"]["branches"]["include"] == ["main"]
+    assert "continueOnError" not in (REPO / "azure-pipelines.yml").read_text()
+    stages = {s["stage"]: s for s in pipeline["stages"]}
+    prod = stages["release_prod"]["jobs"][0]
+    assert prod["deployment"] == "prod" and prod["environment"] == "sensor-pipelines-prod"
+    for name in ("promote", "release_test", "release_prod"):
+        assert "ne(variables['Build.Reason'], 'PullRequest')" in stages["promote"]["condition"]
+        for script in _scripts(stages[name]):
+            assert "$(" not in script, f"{name}: {script!r} macro-substitutes a value into the script"
+    scripts = [s for n in ("promote", "release_test", "release_prod") for s in _scripts(stages[n])]
+    assert [s.split()[1] for s in scripts] == ["promote", "deploy", "score", "deploy-many"]
+    assert 'APPROVED_BY="$APPROVED_BY"' in scripts[-1]
+
+
+def test_makefile_release_recipes_never_splice_variables():
+    text = (REPO / "Makefile").read_text()
+    for target in ("promote", "deploy", "deploy-many", "score", "endpoints", "rollback", "score-daily", "schedule"):
+        recipe = re.search(rf"^{target}:.*?\n((?:\t.*\n)+)", text, re.M).group(1)
+        for variable in ("CIRCUIT", "ENV", "MODEL_VERSION", "APPROVED_BY", "INPUT", "BACKEND", "FROM_ENV", "MATRIX"):
+            assert f"$({variable})" not in recipe, f"{target} splices $({variable})"
 
 
 def test_no_script_splices_a_value_into_its_text():

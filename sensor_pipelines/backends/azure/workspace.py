@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
+from sensor_pipelines.backends.azure.endpoints import AzureReleaseOperations
 from sensor_pipelines.backends.azure.errors import azure_call, azure_error, first_line
 from sensor_pipelines.backends.azure.job_yaml import bind_component_refs
 from sensor_pipelines.backends.azure.runs import (
@@ -43,7 +44,7 @@ RUN_RECORD = "run.json"
 FINGERPRINT_TAGS = {"interface": "fingerprint_interface", "code": "fingerprint_code"}
 
 
-class AzureWorkspace:
+class AzureWorkspace(AzureReleaseOperations):
     """Data assets, environment, components and pipeline jobs of one Azure ML workspace."""
 
     backend = "azure"

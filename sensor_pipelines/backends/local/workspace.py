@@ -6,6 +6,8 @@ Layout (under ``<workspace_root>/<env>/``)::
     mlflow.db, mlartifacts/    MLflow tracking store and model registry (SQLite)
     runs/<run-id>/             pipeline runs: run.json, per node log and outputs
     cache/                     node cache entries (reuse of unchanged nodes)
+    endpoints/<endpoint>.json  batch endpoints: deployments (pinned model and components), the
+                               default, its history, scoring runs
 """
 
 from __future__ import annotations
@@ -19,7 +21,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from sensor_pipelines.backends.base import AssetVersion, DataAsset, ModelVersion, PipelineRun
+from sensor_pipelines.backends.base import (
+    AssetVersion,
+    DataAsset,
+    Deployment,
+    DeploymentSpec,
+    Endpoint,
+    ModelVersion,
+    PipelineRun,
+    ScheduleSpec,
+)
 from sensor_pipelines.backends.local.runner import LocalRunner
 from sensor_pipelines.core.errors import AssetConflictError, UserError
 from sensor_pipelines.core.fileio import read_json, write_json_atomic
@@ -239,6 +250,127 @@ class LocalWorkspace:
                 latest[mv.name] = ModelVersion(mv.name, int(mv.version), dict(mv.tags))
         return latest
 
+    def get_model_version(self, name: str, version: str) -> ModelVersion | None:
+        """A registered model version and its tags, or None."""
+        if not (self.root / "mlflow.db").is_file() or not str(version).isdigit():
+            return None
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        try:
+            mv = MlflowClient(self.tracking_uri, self.tracking_uri).get_model_version(name, str(version))
+        except MlflowException:
+            return None
+        return ModelVersion(mv.name, int(mv.version), dict(mv.tags))
+
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        """Every registered version of a model, oldest first."""
+        if not (self.root / "mlflow.db").is_file():
+            return []
+        from mlflow.tracking import MlflowClient
+
+        found = MlflowClient(self.tracking_uri, self.tracking_uri).search_model_versions(f"name='{name}'")
+        return sorted((ModelVersion(mv.name, int(mv.version), dict(mv.tags)) for mv in found), key=lambda v: v.version)
+
+    def component_fingerprint(self, name: str, version: str) -> dict[str, str] | None:
+        record = self._component_record(name, version)
+        return record["fingerprint"] if record else None
+
+    def model_content(self, name: str, version: str, dest: Path) -> tuple[str, str]:
+        """Copy the model version's files to ``dest``; returns (content hash, the copied folder)."""
+        import mlflow.artifacts
+
+        from sensor_pipelines.core.fileio import hash_path
+
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        mlflow.set_registry_uri(self.tracking_uri)
+        mlflow.set_tracking_uri(self.tracking_uri)
+        path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(dest))
+        return hash_path(path)[:32], str(path)
+
+    # -- batch endpoints (release) --------------------------------------------------------------
+    @property
+    def endpoints_dir(self) -> Path:
+        return self.root / "endpoints"
+
+    def _endpoint_file(self, name: str) -> Path:
+        return self.endpoints_dir / f"{name}.json"
+
+    def get_endpoint(self, name: str) -> Endpoint | None:
+        path = self._endpoint_file(name)
+        return _endpoint(read_json(path)) if path.is_file() else None
+
+    def list_endpoints(self) -> list[Endpoint]:
+        if not self.endpoints_dir.is_dir():
+            return []
+        return [_endpoint(read_json(p)) for p in sorted(self.endpoints_dir.glob("*.json"))]
+
+    def _save_endpoint(self, endpoint: Endpoint) -> None:
+        from dataclasses import asdict
+
+        write_json_atomic(self._endpoint_file(endpoint.name), asdict(endpoint))
+
+    def deploy(self, spec: DeploymentSpec, scoring_job=None) -> tuple[Endpoint, bool]:
+        """Create the endpoint if missing, record the deployment if missing, make it the default.
+
+        The local deployment is a record of what the scoring run binds: the promoted model's folder
+        and the pinned component versions (checked against the registry's at every invocation).
+        """
+        now = _now()
+        with self._lock(f"endpoint-{spec.endpoint}"):
+            endpoint = self.get_endpoint(spec.endpoint) or Endpoint(spec.endpoint, self.root.name, spec.circuit)
+            created = spec.deployment not in endpoint.deployments
+            if created:
+                endpoint.deployments[spec.deployment] = Deployment(
+                    name=spec.deployment, endpoint=spec.endpoint, model_name=spec.model.name,
+                    model_version=spec.model.version, source_version=spec.model.source_version,
+                    components=dict(spec.components), tags=dict(spec.tags), created_at=now, model_uri=spec.model.uri,
+                    scoring=dict(spec.scoring))
+            else:
+                endpoint.deployments[spec.deployment].tags.update(spec.tags)
+            if endpoint.default_deployment != spec.deployment:
+                endpoint.default_deployment = spec.deployment
+                endpoint.history.append({"deployment": spec.deployment, "at": now, "action": "deploy"})
+            self._save_endpoint(endpoint)
+        return endpoint, created
+
+    def set_default_deployment(self, endpoint: str, deployment: str, action: str) -> Endpoint:
+        with self._lock(f"endpoint-{endpoint}"):
+            found = self.get_endpoint(endpoint)
+            if found is None or deployment not in found.deployments:
+                raise UserError(f"endpoint {endpoint} has no deployment {deployment!r}")
+            found.default_deployment = deployment
+            found.history.append({"deployment": deployment, "at": _now(), "action": action})
+            self._save_endpoint(found)
+        return found
+
+    def invoke_endpoint(self, endpoint: Endpoint, scoring_data: str, run_id: str, scoring_job, echo=print) -> PipelineRun:
+        """Run ``batch_scoring`` here with the default deployment's pinned model and components."""
+        from azure.ai.ml import Input
+
+        deployment = endpoint.default
+        if deployment is None:
+            raise UserError(f"endpoint {endpoint.name} has no default deployment; run `make deploy` first")
+        job = scoring_job(deployment, Input(type="uri_folder", path=str(scoring_data)))
+        tags = {"endpoint": endpoint.name, "deployment": deployment.name, **deployment.tags}
+        return self.run_pipeline(job, run_id=run_id, tags=tags, force=True, echo=echo)
+
+    def record_score(self, endpoint: str, run: PipelineRun, summary: dict) -> None:
+        with self._lock(f"endpoint-{endpoint}"):
+            found = self.get_endpoint(endpoint)
+            if found is None:
+                return
+            found.scores.append({"run_id": run.run_id, "status": str(run.status), "at": _now(),
+                                 "deployment": found.default_deployment, **summary})
+            found.scores = found.scores[-50:]
+            self._save_endpoint(found)
+
+    def create_scoring_schedule(self, spec: ScheduleSpec, scoring_job=None) -> str:
+        """Locally the schedule is cron's: the line to install (see ``make schedule``)."""
+        return spec.cron
+
     @contextlib.contextmanager
     def _lock(self, name: str) -> Iterator[None]:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -248,6 +380,15 @@ class LocalWorkspace:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _endpoint(data: dict[str, Any]) -> Endpoint:
+    deployments = {k: Deployment(**v) for k, v in data.get("deployments", {}).items()}
+    return Endpoint(**{**data, "deployments": deployments})
 
 
 def _same_snapshot(existing: DataAsset, digest: str, where: str = "") -> DataAsset:

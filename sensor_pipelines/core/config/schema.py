@@ -67,6 +67,14 @@ class ThresholdOverrides:
 
 
 @dataclass
+class ValueRange:
+    """The physical range of a circuit's target (forecasts outside it fail validate_predictions)."""
+
+    min: Optional[float] = None
+    max: Optional[float] = None
+
+
+@dataclass
 class ModelConfig:
     """LSTM forecaster settings (conf/model/*.yaml, overridable per circuit)."""
 
@@ -100,6 +108,7 @@ class CircuitConfig:
     thresholds: Thresholds
     model_overrides: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    forecast_range: ValueRange = field(default_factory=ValueRange)
 
     @property
     def name(self) -> str:
@@ -119,6 +128,7 @@ class AzureSettings:
     resource_group: Optional[str] = None
     workspace_name: Optional[str] = None
     compute: Optional[str] = None
+    registry_name: Optional[str] = None  # the shared Azure ML registry (promotion target)
 
 
 @dataclass

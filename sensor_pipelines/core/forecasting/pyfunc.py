@@ -42,6 +42,14 @@ def forecast_history(keras_model: Any, spec: FeatureSpec, history: pd.DataFrame,
     """Forecast ``horizon`` steps after each origin (default: the last timestamp) of ``history``."""
     values = regular_frame(history, spec)
     positions = _origin_positions(values, spec, origins)
+    origin_stamps, timestamps, forecast = forecast_positions(keras_model, spec, values, positions)
+    return pd.DataFrame({"origin": origin_stamps, "timestamp": timestamps, "forecast": forecast.ravel()})
+
+
+def forecast_positions(keras_model: Any, spec: FeatureSpec, values: pd.DataFrame,
+                       positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Forecasts after each origin position of a regular frame: (origin per row, timestamp per row,
+    forecast array (n_origins, horizon)); a window whose inputs hold NaN gets NaN forecasts."""
     windows = make_windows(values, spec, positions, with_targets=False)
     complete = ~np.isnan(windows.past).any(axis=(1, 2))
     windows.past = np.nan_to_num(windows.past)
@@ -50,13 +58,7 @@ def forecast_history(keras_model: Any, spec: FeatureSpec, history: pd.DataFrame,
     forecast[~complete] = np.nan
     grid = values.index.append(pd.date_range(values.index[-1], periods=spec.horizon + 1, freq=spec.frequency)[1:])
     steps = positions[:, None] + np.arange(1, spec.horizon + 1)[None, :]
-    return pd.DataFrame(
-        {
-            "origin": np.repeat(values.index[positions].to_numpy(), spec.horizon),
-            "timestamp": grid[steps.ravel()].to_numpy(),
-            "forecast": forecast.ravel(),
-        }
-    )
+    return (np.repeat(values.index[positions].to_numpy(), spec.horizon), grid[steps.ravel()].to_numpy(), forecast)
 
 
 def _origin_positions(values: pd.DataFrame, spec: FeatureSpec, origins: Optional[Sequence[Any]]) -> np.ndarray:
