@@ -269,6 +269,8 @@ def _circuit_problems(c: CircuitConfig, chosen: str | None) -> Iterator[tuple[st
         yield "thresholds", "mae_max and rmse_max must be > 0"
     if t.r2_min > 1:
         yield "thresholds.r2_min", f"{t.r2_min} can never be reached (R² <= 1)"
+    if t.mae_ratio_max is not None and t.mae_ratio_max <= 0:
+        yield "thresholds.mae_ratio_max", f"{t.mae_ratio_max} must be > 0 (1.0: no worse than the seasonal naive)"
 
 
 def _model_problems(m: ModelConfig) -> Iterator[tuple[str, str]]:

@@ -135,10 +135,14 @@ def test_evaluation_of_the_saved_model_matches_training(trained, tmp_path):
     assert read_json(tmp_path / "verdict.json") == json.loads(json.dumps(verdict))
     limits = trained["config"].circuit.thresholds
     assert [(c["metric"], c["op"], c["limit"]) for c in verdict["checks"]] == [
-        ("mae", "<", limits.mae_max), ("rmse", "<", limits.rmse_max), ("r2", ">", limits.r2_min)]
+        ("mae", "<", limits.mae_max), ("rmse", "<", limits.rmse_max), ("r2", ">", limits.r2_min),
+        ("mae_ratio", "<=", limits.mae_ratio_max if limits.mae_ratio_max is not None else 1.0)]
     for check in verdict["checks"]:
-        assert check["value"] == pytest.approx(metrics["model"][check["metric"]], abs=1e-4)
-        assert check["passed"] == (check["value"] < check["limit"] if check["op"] == "<" else check["value"] > check["limit"])
+        value = metrics["mae_ratio"] if check["metric"] == "mae_ratio" else metrics["model"][check["metric"]]
+        assert check["value"] == pytest.approx(value, abs=1e-4)
+        passed = {"<": check["value"] < check["limit"], ">": check["value"] > check["limit"],
+                  "<=": check["value"] <= check["limit"]}[check["op"]]
+        assert check["passed"] == passed
     assert verdict["passed"] == all(c["passed"] for c in verdict["checks"])
     assert verdict["metrics"]["model"]["mae"] == pytest.approx(report["model"]["mae"], abs=1e-4)
 

@@ -51,7 +51,10 @@ class Thresholds:
     mae_max: float
     rmse_max: float
     r2_min: float
+    mae_ratio_max: Optional[float] = None  # skill vs the seasonal naive; None: the env's default
 
+
+DEFAULT_MAE_RATIO_MAX = 1.0  # when neither the circuit nor the env sets one: no worse than the naive
 
 @dataclass
 class ThresholdOverrides:
@@ -60,9 +63,14 @@ class ThresholdOverrides:
     mae_max: Optional[float] = None
     rmse_max: Optional[float] = None
     r2_min: Optional[float] = None
+    mae_ratio_max: Optional[float] = None  # a default: a circuit's own mae_ratio_max wins over it
 
     def apply(self, thresholds: Thresholds) -> Thresholds:
-        changes = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        """The absolute limits set here override the circuit's; ``mae_ratio_max`` is the default
+        for circuits that set none (conf/env/_base.yaml holds it)."""
+        changes = {k: v for k, v in dataclasses.asdict(self).items() if v is not None and k != "mae_ratio_max"}
+        if thresholds.mae_ratio_max is None and self.mae_ratio_max is not None:
+            changes["mae_ratio_max"] = self.mae_ratio_max
         return dataclasses.replace(thresholds, **changes)
 
 
@@ -161,4 +169,11 @@ class RunConfig:
 
     @property
     def circuit_run(self) -> CircuitRunConfig:
-        return CircuitRunConfig(circuit=self.circuit, model=self.model)
+        """The circuit with the env's default ``mae_ratio_max`` filled in (the component's own verdict
+        checks it); the env's absolute overrides stay with the gate."""
+        circuit = self.circuit
+        default = self.env.thresholds.mae_ratio_max
+        if circuit.thresholds.mae_ratio_max is None and default is not None:
+            circuit = dataclasses.replace(circuit, thresholds=dataclasses.replace(circuit.thresholds,
+                                                                                 mae_ratio_max=default))
+        return CircuitRunConfig(circuit=circuit, model=self.model)
