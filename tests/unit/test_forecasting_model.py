@@ -100,7 +100,7 @@ def test_pyfunc_forecasts_after_the_last_timestamp_by_default(trained):
     import mlflow
 
     model = mlflow.pyfunc.load_model(str(trained["root"] / "model"))
-    history = trained["frame"].tail(24 * 4).copy()
+    history = trained["frame"].tail(24 * 15).copy()  # lookback and the two-week lag
     history["timestamp"] = history["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S")  # as read from a CSV file
     out = model.predict(history)
     last = pd.Timestamp(history["timestamp"].iloc[-1])
@@ -114,7 +114,7 @@ def test_pyfunc_gives_nan_for_incomplete_history_and_refuses_unknown_origins(tra
     import mlflow
 
     model = mlflow.pyfunc.load_model(str(trained["root"] / "model"))
-    history = trained["frame"].tail(48).copy()
+    history = trained["frame"].tail(24 * 15).copy()
     history.iloc[-3, 1] = np.nan
     assert model.predict(history)["forecast"].isna().all()
     with pytest.raises(DataError, match="not in the history"):
@@ -149,7 +149,7 @@ def test_evaluation_of_the_saved_model_matches_training(trained, tmp_path):
 
 def test_saved_model_loads_and_predicts_in_a_fresh_process(trained):
     root = trained["root"]
-    trained["frame"].tail(48).to_csv(root / "history.csv", index=False)
+    trained["frame"].tail(24 * 15).to_csv(root / "history.csv", index=False)
     script = (
         "import sys, mlflow, pandas as pd\n"
         "model = mlflow.pyfunc.load_model(sys.argv[1])\n"

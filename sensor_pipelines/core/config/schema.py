@@ -76,25 +76,31 @@ class ThresholdOverrides:
 
 @dataclass
 class ModelConfig:
-    """LSTM forecaster settings (conf/model/*.yaml, overridable per circuit)."""
+    """Forecaster settings (conf/model/*.yaml, overridable per circuit): an LSTM over the recent past
+    whose state joins each forecast step's features (target lags, calendar); a per-step head gives
+    a correction to the seasonal naive (``residual``)."""
 
     name: str = "lstm"
-    lookback: int = 72
+    lookback: int = 24
     horizon: int = 24
-    lstm_units: list[int] = field(default_factory=lambda: [48])
-    dense_units: int = 64
-    dropout: float = 0.1
-    epochs: int = 30
-    batch_size: int = 128
-    learning_rate: float = 0.002
-    patience: int = 4
+    lstm_units: list[int] = field(default_factory=lambda: [32])
+    dense_units: int = 64  # the per-step head's hidden units
+    dropout: float = 0.2
+    epochs: int = 60  # at most: early stopping on the validation split picks the epoch
+    batch_size: int = 256
+    learning_rate: float = 0.003
+    patience: int = 5
     seed: int = 42
     use_features: bool = True
     use_calendar: bool = True
     train_stride: int = 2
-    validation_fraction: float = 0.15
-    test_fraction: float = 0.15
+    validation_fraction: float = 0.1
+    test_fraction: float = 0.1
     baseline_season: int = 168
+    target_lags: list[int] = field(default_factory=lambda: [24, 48, 168, 336])  # each >= horizon
+    residual: bool = True  # forecast = seasonal naive (baseline_season) + the model's correction
+    l2: float = 0.0001
+    loss: str = "mae"  # mae, mse or huber
 
 
 @dataclass
