@@ -17,7 +17,7 @@ from pathlib import Path
 from common import REPO, finish
 
 GOAL_RATIO = 0.85
-GOAL_SECONDS = 90.0
+GOAL_SECONDS = 60.0
 
 
 def main() -> int:
