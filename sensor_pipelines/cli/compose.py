@@ -272,6 +272,11 @@ def _circuit_problems(c: CircuitConfig, chosen: str | None) -> Iterator[tuple[st
     r = c.forecast_range
     if r.min is not None and r.max is not None and r.min >= r.max:
         yield "forecast_range", f"min {r.min:g} must be below max {r.max:g}"
+    if t.mae_ratio_max is not None and t.mae_ratio_max <= 0:
+        yield "thresholds.mae_ratio_max", f"{t.mae_ratio_max} must be > 0 (1.0: no worse than the seasonal naive)"
+
+
+LOSSES = ("mae", "mse", "huber")
 
 
 def _model_problems(m: ModelConfig) -> Iterator[tuple[str, str]]:
@@ -289,6 +294,15 @@ def _model_problems(m: ModelConfig) -> Iterator[tuple[str, str]]:
     for key in ("validation_fraction", "test_fraction"):
         if not 0 < getattr(m, key) < 0.5:
             yield key, f"must be in (0, 0.5), got {getattr(m, key)}"
+    short = [lag for lag in m.target_lags if lag < m.horizon]
+    if short:
+        yield "target_lags", f"{short} < horizon {m.horizon}: a forecast step's lag must be observed at the origin"
+    if m.residual and m.baseline_season < m.horizon:
+        yield "residual", f"needs baseline_season >= horizon {m.horizon} (got {m.baseline_season})"
+    if m.l2 < 0:
+        yield "l2", "must be >= 0"
+    if m.loss not in LOSSES:
+        yield "loss", f"{m.loss!r} is not one of {', '.join(LOSSES)}"
 
 
 def _env_problems(e: EnvConfig) -> Iterator[tuple[str, str]]:

@@ -67,6 +67,7 @@ def format_training_summary(outcome: Any) -> str:
         checks = ", ".join(f"{c['metric']} {number(c['value'])} {c['op']} {c['limit']:g} "
                            f"{'ok' if c['passed'] else 'FAIL'}" for c in outcome.verdict.get("checks", []))
         lines.append(f"  verdict: {'PASSED' if outcome.verdict.get('passed') else 'FAILED'} ({checks})")
+        lines += [f"    {reason}" for reason in outcome.verdict.get("reasons", [])]
     failed = run.failed_node
     if failed:
         lines.append(f"  node {failed.name} failed; log: {failed.log}")
@@ -165,7 +166,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     rows = run_gate(results, configs, open_workspace(any_config), build_id, Path(args.out_dir))
     passed = sum(r["validated"] for r in rows)
     print_table(f"Validation (build {build_id})",
-                ["circuit", "model", "validated", "MAE", "RMSE", "R²", "baseline MAE", "note"],
+                ["circuit", "model", "validated", "MAE", "RMSE", "R²", "MAE / naive", "baseline MAE", "note"],
                 [_gate_row(r) for r in rows],
                 footer=f"{passed} of {len(rows)} circuits validated; report: {Path(args.out_dir) / 'validation_report.md'}")
     if args.strict and passed < len(rows):
@@ -186,7 +187,8 @@ def _gate_row(row: dict[str, Any]) -> list[Any]:
 
     model = f"{row['model_name']} v{row['model_version']}" if row["model_version"] else "-"
     return [row["circuit"], model, "yes" if row["validated"] else "NO", cell("mae"), cell("rmse"), cell("r2"),
-            number(row.get("baseline_mae")), row.get("error", "")]
+            cell("mae_ratio"), number(row.get("baseline_mae")),
+            row.get("error") or "; ".join(row.get("reasons", []))]
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

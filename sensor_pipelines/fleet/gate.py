@@ -39,6 +39,7 @@ def gate_circuit(result: CircuitResult, config: RunConfig | None, workspace: Wor
         verdict = apply_thresholds(metrics, thresholds)
     row.update(validated=bool(verdict["passed"]) and result.get("status") == "completed",
                checks=verdict["checks"], baseline_mae=metrics.get("baseline", {}).get("mae"))
+    row["reasons"] = verdict.get("reasons", [])
     return row
 
 
@@ -60,10 +61,16 @@ def run_gate(results: list[CircuitResult], configs: dict[str, RunConfig | None],
     return rows
 
 
+def note(row: dict[str, Any]) -> str:
+    """Why a circuit failed: its error, else the failed checks' reasons."""
+    return row.get("error") or "; ".join(row.get("reasons", []))
+
+
 def format_report(rows: list[dict[str, Any]], build_id: str) -> str:
     """The gate's Markdown report: one row per circuit, each check with value and limit."""
     lines = [f"# Validation report (build {build_id})", "",
-             "| circuit | model | validated | MAE | RMSE | R² | baseline MAE | note |", "|---|---|---|---|---|---|---|---|"]
+             "| circuit | model | validated | MAE | RMSE | R² | MAE / naive | baseline MAE | note |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         checks = {c["metric"]: c for c in row["checks"]}
 
@@ -76,7 +83,7 @@ def format_report(rows: list[dict[str, Any]], build_id: str) -> str:
         model = f"{row['model_name']} v{row['model_version']}" if row["model_version"] else "-"
         baseline = f"{row['baseline_mae']:.3f}" if isinstance(row.get("baseline_mae"), (int, float)) else "-"
         lines.append(f"| {row['circuit']} | {model} | {'yes' if row['validated'] else 'NO'} | {cell('mae')} | "
-                     f"{cell('rmse')} | {cell('r2')} | {baseline} | {row.get('error', '')} |")
+                     f"{cell('rmse')} | {cell('r2')} | {cell('mae_ratio')} | {baseline} | {note(row)} |")
     passed = sum(r["validated"] for r in rows)
     lines += ["", f"{passed} of {len(rows)} circuits validated."]
     return "\n".join(lines) + "\n"

@@ -86,37 +86,59 @@ def test_scaler_is_fitted_on_train_rows_only():
 
 
 def test_windows_hold_the_past_the_future_calendar_and_the_next_targets():
-    spec = spec_from_config(run_config(lookback=24, horizon=12))
+    spec = spec_from_config(run_config(lookback=24, horizon=12, target_lags=[], residual=False))
     values = regular_frame(sine_frame(days=10), spec)
     spec = fit_scaler(values, spec, 150)
     origins = np.array([23, 100, 200])
     w = make_windows(values, spec, origins)
-    assert w.past.shape == (3, 24, 2 + 5) and w.future.shape == (3, 12 * 5) and w.y.shape == (3, 12)
+    assert w.past.shape == (3, 24, 2 + 5) and w.future.shape == (3, 12, 5 + 1) and w.y.shape == (3, 12)
+    assert (w.base == 0).all() and w.base.shape == (3, 12)
+    np.testing.assert_allclose(w.future[0, :, -1], np.arange(1, 13) / 12)  # the step number
     load = (values["load"].to_numpy() - spec.mean["load"]) / spec.std["load"]
     np.testing.assert_allclose(w.past[1, :, 0], load[77:101], rtol=1e-5)  # rows origin-23 .. origin
     np.testing.assert_allclose(w.y[1], load[101:113], rtol=1e-5)  # the next horizon steps
-    np.testing.assert_allclose(w.future[1].reshape(12, 5), calendar_features(values.index[101:113]))
+    np.testing.assert_allclose(w.future[1, :, :5], calendar_features(values.index[101:113]))
     np.testing.assert_allclose(w.past[1, :, 2:], calendar_features(values.index[77:101]))
 
 
 def test_feature_and_calendar_flags_shape_the_inputs():
-    spec = spec_from_config(run_config(use_features=False, use_calendar=False))
+    spec = spec_from_config(run_config(use_features=False, use_calendar=False, target_lags=[], residual=False))
     values = regular_frame(sine_frame(days=5), spec)
     w = make_windows(values, fit_scaler(values, spec, 80), np.array([30]))
-    assert w.past.shape == (1, 24, 1) and w.future is None and len(w.inputs) == 1
+    assert w.past.shape == (1, 24, 1) and w.future.shape == (1, 24, 1) and len(w.inputs) == 3
+
+
+def test_future_steps_hold_their_target_lags_and_the_base_is_the_seasonal_naive():
+    spec = spec_from_config(run_config(lookback=24, horizon=24))  # target_lags 24, 48, 168, 336; residual
+    values = regular_frame(sine_frame(days=20), spec)
+    spec = fit_scaler(values, spec, 300)
+    assert spec.first_origin == 335 and spec.n_future == 4 + 5 + 1
+    origins = np.array([335, 400])
+    w = make_windows(values, spec, origins)
+    load = (values["load"].to_numpy() - spec.mean["load"]) / spec.std["load"]
+    steps = np.arange(401, 425)
+    for i, lag in enumerate([24, 48, 168, 336]):
+        np.testing.assert_allclose(w.future[1, :, i], load[steps - lag], rtol=1e-5)
+    np.testing.assert_allclose(w.base[1], load[steps - 168], rtol=1e-5)
+    assert w.complete.all()
+    with pytest.raises(ValueError, match="origins must lie"):
+        make_windows(values, spec, np.array([334]))
+    values.iloc[401 - 336, 0] = np.nan  # the two-week lag of origin 400's first step
+    assert 400 not in complete_origins(values, spec, 0, len(values))
+    assert not make_windows(values, spec, origins).complete[1]
 
 
 def test_forecast_steps_past_the_end_get_their_calendar_from_the_grid():
-    spec = spec_from_config(run_config())
+    spec = spec_from_config(run_config(target_lags=[], residual=False))
     values = regular_frame(sine_frame(days=3), spec)
     w = make_windows(values, fit_scaler(values, spec, 48), np.array([len(values) - 1]), with_targets=False)
     future = pd.date_range(values.index[-1], periods=25, freq="h")[1:]
-    np.testing.assert_allclose(w.future[0].reshape(24, 5), calendar_features(future))
+    np.testing.assert_allclose(w.future[0, :, :5], calendar_features(future))
     assert w.y is None
 
 
 def test_windows_with_nan_are_skipped():
-    spec = spec_from_config(run_config(lookback=24, horizon=24))
+    spec = spec_from_config(run_config(lookback=24, horizon=24, target_lags=[], residual=False))
     values = regular_frame(sine_frame(days=10), spec)
     values.iloc[100, 1] = np.nan  # a feature reading: unusable as input
     values.iloc[150, 0] = np.nan  # a target reading: unusable as input and as target

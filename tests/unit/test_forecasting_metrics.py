@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from sensor_pipelines.core.config.schema import Thresholds
+from sensor_pipelines.core.config.schema import ThresholdOverrides, Thresholds
 from sensor_pipelines.core.forecasting.evaluation import apply_thresholds
 from sensor_pipelines.core.forecasting.metrics import forecast_report, regression_metrics, seasonal_naive
 
@@ -63,16 +63,45 @@ def test_forecast_report_compares_model_and_baseline_on_the_same_windows():
 
 
 def test_thresholds_pass_when_every_check_passes():
-    verdict = apply_thresholds({"model": {"mae": 1.5, "rmse": 2.5, "r2": 0.9}}, LIMITS)
+    verdict = apply_thresholds({"model": {"mae": 1.5, "rmse": 2.5, "r2": 0.9}, "mae_ratio": 0.8}, LIMITS)
     assert verdict["passed"] is True
     assert [(c["metric"], c["op"], c["limit"], c["passed"]) for c in verdict["checks"]] == [
-        ("mae", "<", 2.0, True), ("rmse", "<", 3.0, True), ("r2", ">", 0.8, True)]
+        ("mae", "<", 2.0, True), ("rmse", "<", 3.0, True), ("r2", ">", 0.8, True), ("mae_ratio", "<=", 1.0, True)]
+    assert verdict["reasons"] == []
 
 
 def test_one_failed_check_fails_the_verdict():
-    verdict = apply_thresholds({"model": {"mae": 2.0, "rmse": 2.5, "r2": 0.9}}, LIMITS)  # not strictly below
+    verdict = apply_thresholds({"model": {"mae": 2.0, "rmse": 2.5, "r2": 0.9}, "mae_ratio": 0.8}, LIMITS)
+    assert verdict["passed"] is False  # mae 2.0 is not strictly below 2.0
+    assert [c["passed"] for c in verdict["checks"]] == [False, True, True, True]
+    assert verdict["reasons"] == ["mae 2 is not < 2"]
+
+
+def test_a_model_worse_than_the_seasonal_naive_fails_the_gate():
+    """Issue #13: ratio 1.11 vs the weekly naive passed the absolute thresholds; the skill check fails it."""
+    metrics = {"model": {"mae": 1.11, "rmse": 2.0, "r2": 0.9},
+               "baseline": {"name": "seasonal_naive_168", "mae": 1.0}, "mae_ratio": 1.11}
+    verdict = apply_thresholds(metrics, LIMITS)
     assert verdict["passed"] is False
-    assert [c["passed"] for c in verdict["checks"]] == [False, True, True]
+    assert [c["passed"] for c in verdict["checks"]] == [True, True, True, False]
+    assert verdict["reasons"] == ["model is worse than seasonal_naive_168 on the test windows (MAE 1.11 vs 1): "
+                                  "MAE ratio 1.110 > mae_ratio_max 1"]
+    assert apply_thresholds({**metrics, "mae_ratio": 1.0}, LIMITS)["passed"] is True  # as good as the naive
+    looser = Thresholds(mae_max=2.0, rmse_max=3.0, r2_min=0.8, mae_ratio_max=1.2)
+    assert apply_thresholds(metrics, looser)["passed"] is True
+
+
+def test_a_missing_mae_ratio_fails_closed():
+    verdict = apply_thresholds({"model": {"mae": 1.0, "rmse": 1.0, "r2": 0.95}}, LIMITS)
+    assert verdict["passed"] is False
+    assert verdict["reasons"] == ["mae_ratio (model MAE / the seasonal naive MAE) is missing or not a finite number"]
+
+
+def test_env_mae_ratio_max_is_a_default_the_circuit_overrides():
+    env = ThresholdOverrides(mae_max=9.0, mae_ratio_max=0.9)
+    assert env.apply(LIMITS) == Thresholds(mae_max=9.0, rmse_max=3.0, r2_min=0.8, mae_ratio_max=0.9)
+    own = Thresholds(mae_max=2.0, rmse_max=3.0, r2_min=0.8, mae_ratio_max=1.1)
+    assert env.apply(own).mae_ratio_max == 1.1
 
 
 @pytest.mark.parametrize("metrics", [
@@ -91,4 +120,4 @@ def test_missing_or_invalid_metrics_fail_closed(metrics):
 
 
 def test_thresholds_accept_a_flat_metric_dict():
-    assert apply_thresholds({"mae": 1.0, "rmse": 1.0, "r2": 0.95}, LIMITS)["passed"] is True
+    assert apply_thresholds({"mae": 1.0, "rmse": 1.0, "r2": 0.95, "mae_ratio": 0.9}, LIMITS)["passed"] is True

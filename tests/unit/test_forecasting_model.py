@@ -100,7 +100,7 @@ def test_pyfunc_forecasts_after_the_last_timestamp_by_default(trained):
     import mlflow
 
     model = mlflow.pyfunc.load_model(str(trained["root"] / "model"))
-    history = trained["frame"].tail(24 * 4).copy()
+    history = trained["frame"].tail(24 * 15).copy()  # lookback and the two-week lag
     history["timestamp"] = history["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S")  # as read from a CSV file
     out = model.predict(history)
     last = pd.Timestamp(history["timestamp"].iloc[-1])
@@ -114,7 +114,7 @@ def test_pyfunc_gives_nan_for_incomplete_history_and_refuses_unknown_origins(tra
     import mlflow
 
     model = mlflow.pyfunc.load_model(str(trained["root"] / "model"))
-    history = trained["frame"].tail(48).copy()
+    history = trained["frame"].tail(24 * 15).copy()
     history.iloc[-3, 1] = np.nan
     assert model.predict(history)["forecast"].isna().all()
     with pytest.raises(DataError, match="not in the history"):
@@ -135,10 +135,14 @@ def test_evaluation_of_the_saved_model_matches_training(trained, tmp_path):
     assert read_json(tmp_path / "verdict.json") == json.loads(json.dumps(verdict))
     limits = trained["config"].circuit.thresholds
     assert [(c["metric"], c["op"], c["limit"]) for c in verdict["checks"]] == [
-        ("mae", "<", limits.mae_max), ("rmse", "<", limits.rmse_max), ("r2", ">", limits.r2_min)]
+        ("mae", "<", limits.mae_max), ("rmse", "<", limits.rmse_max), ("r2", ">", limits.r2_min),
+        ("mae_ratio", "<=", limits.mae_ratio_max if limits.mae_ratio_max is not None else 1.0)]
     for check in verdict["checks"]:
-        assert check["value"] == pytest.approx(metrics["model"][check["metric"]], abs=1e-4)
-        assert check["passed"] == (check["value"] < check["limit"] if check["op"] == "<" else check["value"] > check["limit"])
+        value = metrics["mae_ratio"] if check["metric"] == "mae_ratio" else metrics["model"][check["metric"]]
+        assert check["value"] == pytest.approx(value, abs=1e-4)
+        passed = {"<": check["value"] < check["limit"], ">": check["value"] > check["limit"],
+                  "<=": check["value"] <= check["limit"]}[check["op"]]
+        assert check["passed"] == passed
     assert verdict["passed"] == all(c["passed"] for c in verdict["checks"])
     assert verdict["metrics"]["model"]["mae"] == pytest.approx(report["model"]["mae"], abs=1e-4)
 
@@ -169,7 +173,7 @@ def test_evaluation_reuses_the_training_forecasts_only_for_the_same_model(traine
 
 def test_saved_model_loads_and_predicts_in_a_fresh_process(trained):
     root = trained["root"]
-    trained["frame"].tail(48).to_csv(root / "history.csv", index=False)
+    trained["frame"].tail(24 * 15).to_csv(root / "history.csv", index=False)
     script = (
         "import sys, mlflow, pandas as pd\n"
         "model = mlflow.pyfunc.load_model(sys.argv[1])\n"

@@ -13,7 +13,7 @@ from sensor_pipelines.fleet.results import read_results
 
 from ..conftest import REPO
 
-GOOD = {"model": {"mae": 1.0, "rmse": 1.5, "r2": 0.95}, "baseline": {"mae": 2.0}}
+GOOD = {"model": {"mae": 1.0, "rmse": 1.5, "r2": 0.95}, "baseline": {"mae": 2.0}, "mae_ratio": 0.5}
 
 
 class FakeWorkspace:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sensor_pipelines.core.config.schema import CircuitRunConfig, Thresholds
+from sensor_pipelines.core.config.schema import DEFAULT_MAE_RATIO_MAX, CircuitRunConfig, Thresholds
 from sensor_pipelines.core.errors import DataError
 from sensor_pipelines.core.fileio import write_json_atomic
 from sensor_pipelines.core.forecasting.metrics import is_number
@@ -50,17 +50,49 @@ def _forecast_with_saved_model(model_dir: Path, data: Any, origins: pd.DatetimeI
 def apply_thresholds(metrics: dict[str, Any], thresholds: Thresholds) -> dict[str, Any]:
     """The validation verdict; fail closed: a missing or non-finite metric fails its check.
 
-    ``metrics`` is a metrics.json dict (the ``model`` part is checked) or a flat metric dict.
+    ``metrics`` is a metrics.json dict (the ``model`` part and the top-level ``mae_ratio`` are
+    checked) or a flat metric dict. Besides the absolute limits, the skill check: the model's
+    MAE over the seasonal naive's on the same test windows must be <= ``mae_ratio_max``
+    (default 1.0: no worse than the naive). Every failed check has a ``reason``; the verdict
+    lists them in ``reasons``.
     """
     values = metrics.get("model", metrics) if isinstance(metrics, dict) else {}
+    values = values if isinstance(values, dict) else {}
     checks = []
     for metric, op, limit in (("mae", "<", thresholds.mae_max), ("rmse", "<", thresholds.rmse_max),
                               ("r2", ">", thresholds.r2_min)):
-        value = values.get(metric) if isinstance(values, dict) else None
+        value = values.get(metric)
         ok = is_number(value) and (value < limit if op == "<" else value > limit)
-        checks.append({"metric": metric, "value": float(value) if is_number(value) else float("nan"),
-                       "limit": float(limit), "op": op, "passed": bool(ok)})
-    return {"passed": all(c["passed"] for c in checks), "checks": checks}
+        check = {"metric": metric, "value": float(value) if is_number(value) else float("nan"),
+                 "limit": float(limit), "op": op, "passed": bool(ok)}
+        if not ok:
+            check["reason"] = (f"{metric} {value:.4g} is not {op} {limit:g}" if is_number(value)
+                               else f"{metric} is missing or not a finite number")
+        checks.append(check)
+    checks.append(_skill_check(metrics if isinstance(metrics, dict) else {}, values, thresholds))
+    return {"passed": all(c["passed"] for c in checks), "checks": checks,
+            "reasons": [c["reason"] for c in checks if not c["passed"]]}
+
+
+def _skill_check(metrics: dict[str, Any], values: dict[str, Any], thresholds: Thresholds) -> dict[str, Any]:
+    """``mae_ratio`` (model MAE / seasonal-naive MAE) <= ``mae_ratio_max``."""
+    limit = thresholds.mae_ratio_max if thresholds.mae_ratio_max is not None else DEFAULT_MAE_RATIO_MAX
+    ratio = metrics.get("mae_ratio", values.get("mae_ratio"))
+    ok = is_number(ratio) and ratio <= limit
+    check = {"metric": "mae_ratio", "value": float(ratio) if is_number(ratio) else float("nan"),
+             "limit": float(limit), "op": "<=", "passed": bool(ok)}
+    if not ok:
+        baseline = metrics.get("baseline") if isinstance(metrics.get("baseline"), dict) else {}
+        name = baseline.get("name", "the seasonal naive")
+        if is_number(ratio):
+            model_mae, base_mae = values.get("mae"), baseline.get("mae")
+            maes = (f" (MAE {model_mae:.4g} vs {base_mae:.4g})" if is_number(model_mae) and is_number(base_mae)
+                    else "")
+            check["reason"] = (f"model is worse than {name} on the test windows{maes}: MAE ratio {ratio:.3f} "
+                               f"> mae_ratio_max {limit:g}")
+        else:
+            check["reason"] = f"mae_ratio (model MAE / {name} MAE) is missing or not a finite number"
+    return check
 
 
 def write_verdict(config: CircuitRunConfig, frame: pd.DataFrame, model_dir: Path, verdict_dir: Path,
@@ -79,5 +111,6 @@ def write_verdict(config: CircuitRunConfig, frame: pd.DataFrame, model_dir: Path
         logged = {f"eval_{c['metric']}": c["value"] for c in verdict["checks"]}
         mlflow.log_metrics({**logged, "eval_baseline_mae": metrics["baseline"]["mae"],
                             "eval_passed": float(verdict["passed"])})
-    log.info("%s: verdict %s", config.circuit.name, "PASSED" if verdict["passed"] else "FAILED")
+    log.info("%s: verdict %s%s", config.circuit.name, "PASSED" if verdict["passed"] else "FAILED",
+             "".join(f"; {reason}" for reason in verdict["reasons"]))
     return verdict

@@ -1,8 +1,15 @@
 """Windowing of a circuit snapshot: calendar features, chronological split, scaling, windows.
 
 Positions, not timestamps, index the regular grid. An *origin* ``t`` is the last observed
-step of a window: the model sees rows ``t-lookback+1 .. t`` (target, features, calendar) plus
-the calendar of the forecast steps, and forecasts the target at ``t+1 .. t+horizon``.
+step of a window; the model forecasts the target at ``t+1 .. t+horizon`` from
+
+- ``past`` (n, lookback, n_inputs): rows ``t-lookback+1 .. t`` (target, features, calendar);
+- ``future`` (n, horizon, n_future): for each forecast step ``s``, the target at ``s - lag``
+  for each of ``target_lags`` (all >= horizon, so observed at the origin: the same hour one
+  day and one week back...), the calendar of ``s`` and the step number;
+- ``base`` (n, horizon): the seasonal naive ``y[s - base_lag]`` (scaled), zeros without
+  ``base_lag``: the model adds its output to it, so it learns a correction to the naive.
+
 Pure numpy / pandas: no TensorFlow here.
 """
 
@@ -32,6 +39,8 @@ class FeatureSpec:
     lookback: int
     horizon: int
     use_calendar: bool
+    target_lags: list[int] = field(default_factory=list)  # per-step target lags, each >= horizon
+    base_lag: Optional[int] = None  # the forecast is seasonal naive (this lag) + the model's correction
     mean: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)
 
@@ -48,6 +57,21 @@ class FeatureSpec:
     def n_calendar(self) -> int:
         return len(CALENDAR_COLUMNS) if self.use_calendar else 0
 
+    @property
+    def n_future(self) -> int:
+        """Per forecast step: the target lags, the calendar and the step number."""
+        return len(self.target_lags) + self.n_calendar + 1
+
+    @property
+    def lags(self) -> list[int]:
+        """Every target lag a window reads at its forecast steps (per-step lags and the base)."""
+        return sorted({*self.target_lags, *([self.base_lag] if self.base_lag else [])})
+
+    @property
+    def first_origin(self) -> int:
+        """The earliest origin with all its inputs inside the frame."""
+        return max(self.lookback - 1, *(lag - 1 for lag in self.lags)) if self.lags else self.lookback - 1
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -62,7 +86,8 @@ class Windows:
 
     origins: np.ndarray  # (n,) int positions of the last observed step
     past: np.ndarray  # (n, lookback, n_inputs) float32, scaled
-    future: Optional[np.ndarray]  # (n, horizon * n_calendar) float32, or None without calendar
+    future: np.ndarray  # (n, horizon, n_future) float32: target lags, calendar, step number
+    base: np.ndarray  # (n, horizon) float32: scaled seasonal naive (zeros without base_lag)
     y: Optional[np.ndarray]  # (n, horizon) float32, scaled target; None when not known
 
     def __len__(self) -> int:
@@ -70,7 +95,13 @@ class Windows:
 
     @property
     def inputs(self) -> list[np.ndarray]:
-        return [self.past] if self.future is None else [self.past, self.future]
+        return [self.past, self.future, self.base]
+
+    @property
+    def complete(self) -> np.ndarray:
+        """(n,) True where no input holds NaN."""
+        return ~(np.isnan(self.past).any(axis=(1, 2)) | np.isnan(self.future).any(axis=(1, 2))
+                 | np.isnan(self.base).any(axis=1))
 
 
 @dataclass
@@ -95,6 +126,8 @@ def spec_from_config(config: CircuitRunConfig) -> FeatureSpec:
         lookback=model.lookback,
         horizon=model.horizon,
         use_calendar=model.use_calendar,
+        target_lags=list(model.target_lags),
+        base_lag=model.baseline_season if model.residual else None,
     )
 
 
@@ -172,36 +205,41 @@ def make_windows(values: pd.DataFrame, spec: FeatureSpec, origins: np.ndarray, w
     """
     origins = np.asarray(origins, dtype=np.int64)
     n, lookback, horizon = len(values), spec.lookback, spec.horizon
+    if any(lag < horizon for lag in spec.lags):
+        raise ValueError(f"target lags {spec.lags} must be >= horizon {horizon}: a step's lag must be observed")
     inputs = _scaled_inputs(values, spec)
-    if len(origins) and (origins.min() < lookback - 1 or origins.max() >= n):
-        raise ValueError(f"origins must lie in [{lookback - 1}, {n - 1}]")
+    if len(origins) and (origins.min() < spec.first_origin or origins.max() >= n):
+        raise ValueError(f"origins must lie in [{spec.first_origin}, {n - 1}]")
     sliding = np.lib.stride_tricks.sliding_window_view(inputs, lookback, axis=0)  # (n-L+1, n_in, L)
     past = sliding[origins - lookback + 1].transpose(0, 2, 1).copy()  # (n_origins, L, n_in)
-    future = None
+    steps = origins[:, None] + np.arange(1, horizon + 1)[None, :]  # (n_origins, horizon)
+    target = scale_target(values[spec.target_column].to_numpy(dtype=np.float64), spec).astype(np.float32)
+    parts = [target[steps - lag][..., None] for lag in spec.target_lags]
     if spec.use_calendar:
         index = values.index
         extra = pd.date_range(index[-1], periods=horizon + 1, freq=spec.frequency)[1:]
-        calendar = calendar_features(index.append(extra))
-        steps = origins[:, None] + np.arange(1, horizon + 1)[None, :]
-        future = calendar[steps].reshape(len(origins), -1)
+        parts.append(calendar_features(index.append(extra))[steps])
+    parts.append(np.broadcast_to((np.arange(1, horizon + 1, dtype=np.float32) / horizon)[None, :, None],
+                                 (len(origins), horizon, 1)))
+    future = np.concatenate(parts, axis=-1).astype(np.float32)
+    base = target[steps - spec.base_lag] if spec.base_lag else np.zeros(steps.shape, np.float32)
     y = None
     if with_targets:
-        target = values[spec.target_column].to_numpy(dtype=np.float64)
-        steps = origins[:, None] + np.arange(1, horizon + 1)[None, :]
         if len(origins) and steps.max() >= n:
             raise ValueError("with_targets needs every forecast step inside the frame")
-        y = scale_target(target[steps], spec).astype(np.float32)
-    return Windows(origins=origins, past=past, future=future, y=y)
+        y = target[steps]
+    return Windows(origins=origins, past=past, future=future, base=base.astype(np.float32), y=y)
 
 
 def complete_origins(values: pd.DataFrame, spec: FeatureSpec, start: int, stop: int, stride: int = 1,
                      season: Optional[int] = None) -> np.ndarray:
     """Origins in ``[start, stop)`` (every ``stride`` steps) whose inputs and targets hold no NaN.
 
-    With ``season``, the seasonal-naive baseline's source values must be present too.
+    Inputs include the target lags of every forecast step; with ``season``, the
+    seasonal-naive baseline's source values must be present too.
     """
     n, lookback, horizon = len(values), spec.lookback, spec.horizon
-    start, stop = max(start, lookback - 1), min(stop, n - horizon)
+    start, stop = max(start, spec.first_origin), min(stop, n - horizon)
     if stop <= start:
         return np.zeros(0, dtype=np.int64)
     origins = np.arange(start, stop, stride, dtype=np.int64)
@@ -213,6 +251,8 @@ def complete_origins(values: pd.DataFrame, spec: FeatureSpec, start: int, stop: 
     tgt_cum = np.concatenate([[0], np.cumsum(target_nan)])
     future_bad = tgt_cum[origins + horizon + 1] - tgt_cum[origins + 1] > 0
     keep = ~(past_bad | future_bad)
+    for lag in spec.lags:  # the target at steps - lag: rows origin+1-lag .. origin+horizon-lag
+        keep &= tgt_cum[origins + horizon + 1 - lag] - tgt_cum[origins + 1 - lag] == 0
     if season:
         src = origins[:, None] + baseline_lags(horizon, season)[None, :]
         keep &= (src >= 0).all(axis=1)

@@ -29,35 +29,43 @@ class FitResult:
 
 
 def build_model(spec: FeatureSpec, config: ModelConfig) -> Any:
-    """Stacked LSTM over the past window; its state joins the future calendar; Dense(horizon) out."""
+    """LSTM over the past window; its state joins each forecast step's features (target lags,
+    calendar, step number); a per-step head (shared across steps) gives a correction that is
+    added to the scaled seasonal naive (``base``; zeros when ``residual`` is off)."""
     import keras
-    from keras import layers
+    from keras import layers, regularizers
 
+    reg = regularizers.L2(config.l2) if config.l2 else None
     past = keras.Input(shape=(spec.lookback, spec.n_inputs), name="past")
+    future = keras.Input(shape=(spec.horizon, spec.n_future), name="future")
+    base = keras.Input(shape=(spec.horizon,), name="base")
     x = past
     for i, units in enumerate(config.lstm_units):
         last = i == len(config.lstm_units) - 1
-        x = layers.LSTM(units, return_sequences=not last, name=f"lstm_{i}")(x)
+        x = layers.LSTM(units, return_sequences=not last, kernel_regularizer=reg, name=f"lstm_{i}")(x)
     if config.dropout:
         x = layers.Dropout(config.dropout, name="dropout")(x)
-    inputs = [past]
-    if spec.use_calendar:
-        future = keras.Input(shape=(spec.horizon * spec.n_calendar,), name="future_calendar")
-        inputs.append(future)
-        x = layers.Concatenate(name="with_future")([x, future])
-    x = layers.Dense(config.dense_units, activation="relu", name="head")(x)
-    out = layers.Dense(spec.horizon, name="forecast")(x)
-    return keras.Model(inputs=inputs, outputs=out, name="circuit_forecaster")
+    z = layers.Concatenate(name="step_inputs")([layers.RepeatVector(spec.horizon, name="per_step")(x), future])
+    z = layers.Dense(config.dense_units, activation="relu", kernel_regularizer=reg, name="step_hidden")(z)
+    if config.dropout:
+        z = layers.Dropout(config.dropout, name="step_dropout")(z)
+    z = layers.Dense(1, kernel_regularizer=reg, name="step_out")(z)
+    correction = layers.Reshape((spec.horizon,), name="correction")(z)
+    out = layers.Add(name="forecast")([base, correction])
+    return keras.Model(inputs=[past, future, base], outputs=out, name="circuit_forecaster")
+
+
+LOSSES = {"mae": "mean_absolute_error", "mse": "mean_squared_error", "huber": "huber"}
 
 
 def fit_model(spec: FeatureSpec, config: ModelConfig, train: Windows, validation: Windows,
               checkpoint: Path) -> FitResult:
-    """Train with Adam and MSE; stop early on validation loss; return the best checkpoint's model."""
+    """Train with Adam and the configured loss; stop early on validation loss; return the best checkpoint's model."""
     import keras
 
     keras.utils.set_random_seed(config.seed)
     model = build_model(spec, config)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate), loss="mse")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate), loss=LOSSES[config.loss])
     checkpoint = Path(checkpoint)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     callbacks = [

@@ -7,7 +7,8 @@ Contract of ``predict(context, model_input, params=None)``:
   on the frequency grid; missing steps become NaN.
 - ``params={"origins": [iso timestamps]}`` (optional): forecast from each origin using the
   history up to and including it, in one batched Keras predict. Without it, the one origin
-  is the last timestamp.
+  is the last timestamp. Each origin needs ``lookback`` steps and its largest target lag
+  (two weeks by default) of history.
 - Returns a DataFrame ``[origin, timestamp, forecast]``: ``horizon`` rows per origin, for the
   steps after it. A window whose inputs hold NaN gets NaN forecasts.
 
@@ -51,8 +52,9 @@ def forecast_positions(keras_model: Any, spec: FeatureSpec, values: pd.DataFrame
     """Forecasts after each origin position of a regular frame: (origin per row, timestamp per row,
     forecast array (n_origins, horizon)); a window whose inputs hold NaN gets NaN forecasts."""
     windows = make_windows(values, spec, positions, with_targets=False)
-    complete = ~np.isnan(windows.past).any(axis=(1, 2))
-    windows.past = np.nan_to_num(windows.past)
+    complete = windows.complete
+    windows.past, windows.future, windows.base = (np.nan_to_num(a) for a in (windows.past, windows.future,
+                                                                              windows.base))
     scaled = forecaster.predict(keras_model, windows)
     forecast = unscale_target(scaled, spec)
     forecast[~complete] = np.nan
@@ -70,10 +72,11 @@ def _origin_positions(values: pd.DataFrame, spec: FeatureSpec, origins: Optional
         if (positions < 0).any():
             missing = [str(s) for s in stamps[positions < 0][:3]]
             raise DataError(f"origins not in the history's {spec.frequency!r} grid: {', '.join(missing)}")
-    short = positions < spec.lookback - 1
+    short = positions < spec.first_origin
     if short.any():
         first = values.index[positions[short][0]]
-        raise DataError(f"origin {first} has fewer than lookback={spec.lookback} steps of history before it")
+        raise DataError(f"origin {first} has fewer than {spec.first_origin + 1} steps of history before it "
+                        f"(lookback={spec.lookback}, target lags {spec.lags})")
     return positions.astype(np.int64)
 
 
