@@ -53,10 +53,12 @@ def main() -> int:
     settings = {k: v for k, v in {**base, **profile}.items() if k in ModelConfig.__dataclass_fields__}
     config = ModelConfig(**settings)
     columns = ["ambient_temp_c", "voltage_v", "humidity_pct"]
-    hours = args.origins + config.lookback + 10
+    hours = args.origins + max(config.lookback, *config.target_lags, config.baseline_season) + 10
     history = generate_sample_readings(11, start="2010-01-01", end=str(pd.Timestamp("2010-01-01")
                                                                         + pd.Timedelta(hours=hours - 1)), faults=False)
     spec = FeatureSpec("timestamp", "load_kw", columns, "h", config.lookback, config.horizon, config.use_calendar,
+                       target_lags=list(config.target_lags),
+                       base_lag=config.baseline_season if config.residual else None,
                        mean={c: float(history[c].mean()) for c in ["load_kw", *columns]},
                        std={c: float(history[c].std()) for c in ["load_kw", *columns]})
     keras_model = forecaster.build_model(spec, config)
@@ -71,7 +73,7 @@ def main() -> int:
 
         # direct: the model's own predict on the same windows (built first, not timed)
         values = regular_frame(history, spec)
-        positions = scoring_positions(values, spec.lookback, args.origins)
+        positions = scoring_positions(values, spec.first_origin, args.origins)
         windows = make_windows(values, spec, positions, with_targets=False)
         keras_model.predict([w[:256] for w in windows.inputs], verbose=0)  # warm up
         start = time.perf_counter()

@@ -74,11 +74,12 @@ def load_forecaster(model_dir: str | Path) -> tuple[Any, Any]:
     return python_model.keras_model, python_model.spec
 
 
-def scoring_positions(values: pd.DataFrame, lookback: int, last_origins: int) -> np.ndarray:
-    """Positions of the origins to score: the ``last_origins`` most recent with a full lookback (0: all)."""
-    first = lookback - 1
+def scoring_positions(values: pd.DataFrame, first: int, last_origins: int) -> np.ndarray:
+    """Positions of the origins to score: the ``last_origins`` most recent (0: all) from ``first`` on,
+    the earliest origin whose inputs (lookback and target lags) lie in the data."""
     if len(values) <= first:
-        raise DataError(f"scoring data has {len(values)} steps; the model needs at least lookback={lookback}")
+        raise DataError(f"scoring data has {len(values)} steps; the model needs more than {first} steps of history "
+                        f"before an origin (its lookback and target lags)")
     start = first if last_origins <= 0 else max(first, len(values) - last_origins)
     return np.arange(start, len(values), dtype=np.int64)
 
@@ -99,7 +100,7 @@ def score_history(keras_model: Any, spec: Any, history: pd.DataFrame, out_dir: s
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     values = regular_frame(history, spec)
-    positions = scoring_positions(values, spec.lookback, last_origins)
+    positions = scoring_positions(values, spec.first_origin, last_origins)
     horizon = spec.horizon
     schema = pa.schema([("circuit", pa.string()), ("origin", pa.timestamp("ns")), ("timestamp", pa.timestamp("ns")),
                         ("horizon_step", pa.int16()), ("forecast", pa.float64()), ("model_version", pa.string()),
@@ -109,7 +110,7 @@ def score_history(keras_model: Any, spec: Any, history: pd.DataFrame, out_dir: s
     with pq.ParquetWriter(tmp, schema) as writer:
         for begin in range(0, len(positions), batch_size):
             chunk = positions[begin:begin + batch_size]
-            first = int(chunk[0]) - spec.lookback + 1  # only the rows this batch's windows read
+            first = int(chunk[0]) - spec.first_origin  # only the rows this batch's windows read
             origins, timestamps, forecast = forecast_positions(keras_model, spec, values.iloc[first:int(chunk[-1]) + 1],
                                                                chunk - first)
             rows = len(origins)

@@ -80,13 +80,14 @@ def latest_data(config: RunConfig, folder: Path, echo: Echo = print) -> Path:
     MLTable folder: what daily scoring forecasts from."""
     from sensor_pipelines.core.data.mltable import write_mltable
     from sensor_pipelines.core.data.snapshot import prepare_snapshot, read_source
+    from sensor_pipelines.core.forecasting.features import spec_from_config
 
     ensure_source_data(config, echo)
     circuit = config.circuit
     raw = read_source(circuit.data, Path(config.project_root))
     last = str(raw[circuit.data.timestamp_column].max())[:10]
     frame, _ = prepare_snapshot(raw, circuit.data, last)
-    keep = max(RECENT_STEPS, config.model.lookback + 1)
+    keep = max(RECENT_STEPS, spec_from_config(config.circuit_run).first_origin + 1)
     return write_mltable(frame.tail(keep).reset_index(drop=True), folder)
 
 

@@ -20,8 +20,9 @@ from sensor_pipelines.core.fileio import read_json
 pytestmark = pytest.mark.slow
 
 CIRCUITS = ("PLANT1_CIRC1", "PLANT1_CIRC2")
+# the smoke model (2 epochs) is no forecaster: loosen every check of the gate, the skill check included
 LOOSE = ["model=lstm_smoke", "circuit.thresholds.mae_max=1000", "circuit.thresholds.rmse_max=1000",
-         "circuit.thresholds.r2_min=-1000"]
+         "circuit.thresholds.r2_min=-1000", "env.thresholds.mae_ratio_max=1000"]
 
 
 def _cli(project: Path, verb: str, *args: str, env: str = "local") -> int:
@@ -115,7 +116,7 @@ def test_release_end_to_end(project, capsys, monkeypatch):
     _refused(project, capsys, "deploy", "--circuit", "PLANT1_CIRC1", "--force", env="prod", expect="test env only")
 
     # score in test: one circuit on an explicit input, then both through the daily fan-out
-    history = pd.read_csv(project / "data/sample/PLANT1_CIRC1.csv").tail(200)
+    history = pd.read_csv(project / "data/sample/PLANT1_CIRC1.csv").tail(400)  # two weeks of lags + a day
     (project / "input").mkdir()
     history.to_parquet(project / "input/recent.parquet")
     assert _cli(project, "score", "--circuit", "PLANT1_CIRC1", "--input", str(project / "input"), env="test") == 0
