@@ -65,10 +65,14 @@ def cmd_deploy_many(args: argparse.Namespace) -> int:
         matrix = json.loads(args.matrix or "{}")
     except ValueError:
         raise UserError("MATRIX is not JSON: expected the detect stage's matrix output") from None
-    circuits = [str(v.get("CIRCUIT", k)) for k, v in matrix.items()] if isinstance(matrix, dict) else []
+    if not isinstance(matrix, dict) or not all(isinstance(v, dict) for v in matrix.values()):
+        raise UserError("MATRIX is not the detect stage's matrix: expected {job: {CIRCUIT: ...}, ...}")
+    circuits = [str(v.get("CIRCUIT", k)) for k, v in matrix.items()]
     if not circuits:
         echo("No circuits in the matrix: nothing to deploy.")
         return 0
+    for circuit in circuits:  # every name and config checked before the first deployment
+        run_config(args, circuit)
     for circuit in circuits:
         args.circuit = circuit
         args.model_version, args.force = "", False

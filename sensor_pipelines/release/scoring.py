@@ -84,7 +84,7 @@ def latest_data(config: RunConfig, folder: Path, echo: Echo = print) -> Path:
 
     ensure_source_data(config, echo)
     circuit = config.circuit
-    raw = read_source(circuit.data, Path(config.project_root))
+    raw = read_source(circuit.data, Path(config.project_root), config.env.data_roots)
     last = str(raw[circuit.data.timestamp_column].max())[:10]
     frame, _ = prepare_snapshot(raw, circuit.data, last)
     keep = max(RECENT_STEPS, spec_from_config(config.circuit_run).first_origin + 1)
