@@ -96,8 +96,11 @@ class LocalRegistry(LocalWorkspace):
             if final.exists():  # files of an earlier attempt that crashed before registering
                 shutil.rmtree(final)
             tmp = final.parent / f".tmp-{source_version}-{uuid.uuid4().hex[:8]}"
-            shutil.copytree(content, tmp)
-            os.rename(tmp, final)
+            try:
+                shutil.copytree(content, tmp)
+                os.rename(tmp, final)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
             client = self._client()
             try:
                 retry_when_locked(client.create_registered_model, name)
