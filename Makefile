@@ -43,7 +43,7 @@ STAMP   := $(VENV)/.installed
 .DEFAULT_GOAL := help
 
 .PHONY: promote deploy deploy-many score endpoints rollback score-daily schedule
-.PHONY: help venv train register-data register components check-versions detect-changes train-changed validate plan pipeline-yaml data ui test test-unit test-integration lint-imports notebooks-test lab bench clean
+.PHONY: help venv train register-data register components check-versions detect-changes train-changed validate plan pipeline-yaml data ui test test-unit test-integration lint-imports notebooks-test lab bench clean setup-monitors monitor retrain-drifted
 
 help: ## List the targets and their variables
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -174,6 +174,23 @@ score-daily: $(STAMP) ## Score every circuit with a deployment in ENV, in parall
 
 schedule: $(STAMP) ## Schedule daily scoring: Azure ML JobSchedules; BACKEND=local prints the crontab line [CRON='0 6 * * *']
 	$(CLI) schedule --env $(call arg,ENV) --cron $(call arg,CRON) $(RELEASE_ARGS)
+
+# -- monitoring (same rule) ----------------------------------------------------------------------
+MONITOR_CRON ?= 0 7 * * *
+WINDOW_END   ?=
+TRAIN_ENV    ?= local
+RUN          ?=
+unexport MONITOR_CRON WINDOW_END TRAIN_ENV RUN
+
+setup-monitors: $(STAMP) ## One monitor per circuit with a deployment in ENV (Azure ML JobSchedules; locally records + crontab line) [MONITOR_CRON='0 7 * * *'] [BACKEND=local]
+	$(CLI) setup-monitors --env $(call arg,ENV) --cron $(call arg,MONITOR_CRON) $(RELEASE_ARGS)
+
+monitor: $(STAMP) ## Run monitors now: drift, quality, prediction drift, realised error; table + fleet overview [CIRCUIT=a,b] [WINDOW_END=ts] [MAX_PARALLEL=n] [BACKEND=local]
+	$(CLI) monitor --env $(call arg,ENV) $(call opt,CIRCUIT,--circuits) $(call opt,WINDOW_END,--window-end) \
+		$(call opt,MAX_PARALLEL,--max-parallel) $(RELEASE_ARGS)
+
+retrain-drifted: $(STAMP) ## Propose a newer cutoff_date for each alerting circuit (writes its config); RUN=1 trains them now [TRAIN_ENV=local] [BACKEND=local]
+	$(CLI) retrain-drifted --env $(call arg,ENV) --train-env $(call arg,TRAIN_ENV) $(call flag,RUN,--run) $(RELEASE_ARGS)
 
 clean: ## Remove the local workspaces and build outputs (keeps .venv)
 	rm -rf .mlops build

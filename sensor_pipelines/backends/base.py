@@ -181,7 +181,7 @@ class Workspace(Protocol):
                         scoring_job: Callable[[Deployment, Any], Any], echo: Echo = print) -> PipelineRun:
         """Score with the endpoint's default deployment; never raises for a failed run."""
     def record_score(self, endpoint: str, run: PipelineRun, summary: dict[str, Any]) -> None: ...
-    def create_scoring_schedule(self, spec: ScheduleSpec, scoring_job: Callable[[], Any]) -> str: ...
+    def create_schedule(self, spec: ScheduleSpec, job: Callable[[], Any]) -> str: ...
 
 
 @dataclass
@@ -247,13 +247,18 @@ class Endpoint:
 
 @dataclass
 class ScheduleSpec:
-    """A recurring scoring job: name, cron, time zone and what it scores."""
+    """A recurring job (daily scoring, a monitor): name, cron, time zone and the circuits it covers.
+
+    Its pipeline's components come from ``registry`` (the shared registry) when set, else from the
+    env's workspace, always by registered name and version."""
 
     name: str
     cron: str
     time_zone: str
     circuits: list[str]
     tags: dict[str, str] = field(default_factory=dict)
+    registry: str = ""
+    description: str = ""
 
 
 class Registry(Protocol):

@@ -26,6 +26,7 @@ from sensor_pipelines.cli.assets import (
     cmd_register_data,
     cmd_ui,
 )
+from sensor_pipelines.cli.monitoring import add_monitoring_verbs
 from sensor_pipelines.cli.release import add_release_verbs
 from sensor_pipelines.cli.training import cmd_plan, cmd_train, cmd_train_changed, cmd_validate
 from sensor_pipelines.core.errors import UserError
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--repo", default=".", help="repository root (default: .)")
     add("ui", cmd_ui, circuit="one").add_argument("--port", type=int, default=5000)
     add_release_verbs(add)
+    add_monitoring_verbs(add)
     return parser
 
 

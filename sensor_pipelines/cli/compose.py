@@ -5,6 +5,7 @@ Hydra is imported here, lazily; the rest of the library gets dataclasses.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -16,6 +17,7 @@ from sensor_pipelines.core.config.schema import (
     NAME,
     CircuitConfig,
     EnvConfig,
+    MonitoringSettings,
     ModelConfig,
     RunConfig,
 )
@@ -220,6 +222,12 @@ def check_composed(raw: dict, choices: dict, config_dir: Path, overrides: Iterab
         problems += [": ".join((*model_where(key), msg)) for key, msg in _model_problems(model)]
     if env is not None:
         problems += [f"{where('env', key)}: {key}: {msg}" for key, msg in _env_problems(env)]
+    if circuit is not None and env is not None:
+        monitoring = parse_dataclass(MonitoringSettings, {**dataclasses.asdict(env.monitoring), **circuit.monitoring},
+                                     circuit_file, problems, prefix="monitoring.")
+        if monitoring is not None:
+            problems += [f"{where('circuit', 'monitoring.' + key) if key in circuit.monitoring else where('env', 'monitoring.' + key)}"
+                         f": monitoring.{key}: {msg}" for key, msg in _monitoring_problems(monitoring)]
     if circuit is not None and env is not None and not problems:
         problems += [f"{where('circuit', 'data.path')}: data.path: {msg}"
                      for msg in _source_problems(circuit, env, config_dir.parent)]
@@ -312,6 +320,22 @@ def _env_problems(e: EnvConfig) -> Iterator[tuple[str, str]]:
         yield "backend", f"{e.backend!r} is not one of {', '.join(BACKENDS)}"
     if e.max_parallel < 1:
         yield "max_parallel", "must be >= 1"
+
+
+def _monitoring_problems(m: MonitoringSettings) -> Iterator[tuple[str, str]]:
+    for key in ("window_days", "season_days", "consecutive_runs"):
+        if getattr(m, key) < 1:
+            yield key, f"must be >= 1, got {getattr(m, key)}"
+    for key in ("ks_pvalue_max", "ks_statistic_min", "out_of_range_max", "max_missing_rate"):
+        if not 0 <= getattr(m, key) <= 1:
+            yield key, f"must be in [0, 1], got {getattr(m, key)}"
+    for key in ("calibration_margin", "psi_max", "max_mae_ratio"):
+        if getattr(m, key) <= 0:
+            yield key, f"must be > 0, got {getattr(m, key)}"
+    if m.flatline_min_run < 2:
+        yield "flatline_min_run", f"must be >= 2, got {m.flatline_min_run}"
+    if m.webhook_url is not None and not m.webhook_url.startswith(("http://", "https://")):
+        yield "webhook_url", "must start with http:// or https://"
 
 
 def _source_problems(c: CircuitConfig, e: EnvConfig, project_root: Path) -> Iterator[str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -83,6 +83,7 @@ class FeatureDrift:
     n_reference: int = 0
     n_target: int = 0
     finding: str | None = None
+    limits: dict[str, float] | None = None  # the thresholds this column was judged with
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -248,6 +249,8 @@ def feature_drift(reference: Any, target: Any, column: str,
         column=column, ks_statistic=statistic, ks_pvalue=pvalue, psi=psi,
         out_of_range_share=outside, drifted=bool(reasons), reasons=reasons,
         n_reference=int(ref.size), n_target=int(tgt.size),
+        limits={"ks_statistic_min": thresholds.ks_statistic_min, "ks_pvalue_max": thresholds.ks_pvalue_max,
+                "psi_max": thresholds.psi_max, "out_of_range_max": thresholds.out_of_range_max},
     )
 
 
@@ -262,11 +265,13 @@ def _unchecked(column: str, finding: str) -> FeatureDrift:
 
 def detect_drift(reference: pd.DataFrame, target: pd.DataFrame,
                  columns: Sequence[str] | None = None,
-                 thresholds: DriftThresholds | None = None) -> DriftResult:
+                 thresholds: DriftThresholds | None = None,
+                 per_column: Mapping[str, DriftThresholds] | None = None) -> DriftResult:
     """Drift of each column (features and the target column) between two frames.
 
     ``columns`` defaults to the reference's numeric (non-bool) columns. A column missing
     from either frame, not numeric, or with too few finite values gets a finding.
+    ``per_column`` limits (see :func:`calibrated_thresholds`) win over ``thresholds``.
     """
     if not isinstance(reference, pd.DataFrame) or not isinstance(target, pd.DataFrame):
         raise TypeError("reference and target must be pandas DataFrames")
@@ -287,7 +292,8 @@ def detect_drift(reference: pd.DataFrame, target: pd.DataFrame,
         if not_numeric:
             features.append(_unchecked(column, f"column not numeric in {' and '.join(not_numeric)}"))
             continue
-        features.append(feature_drift(reference[column], target[column], str(column), thresholds))
+        limits = (per_column or {}).get(column, thresholds)
+        features.append(feature_drift(reference[column], target[column], str(column), limits))
     return DriftResult(
         features=features,
         drifted_columns=[f.column for f in features if f.drifted],
@@ -395,3 +401,55 @@ def realised_error(forecasts: pd.DataFrame, actuals: pd.DataFrame,
         max_mae_ratio=max_mae_ratio, degraded=None if ratio is None else ratio > max_mae_ratio,
         n_forecasts=int(len(forecasts)), n_matched=int(len(joined)), findings=findings,
     )
+
+
+def seasonal_reference(reference: pd.DataFrame, timestamp_column: str, target_times: Any,
+                       season_days: int, min_rows: int) -> tuple[pd.DataFrame, str]:
+    """The reference rows within ``season_days`` days of the year of any target day, and what was taken.
+
+    Sensors follow the seasons: a week of December compared with two years of readings always
+    "drifts". With fewer than ``min_rows`` such rows (less than a year of history) the whole
+    reference is returned.
+    """
+    times = pd.to_datetime(reference[timestamp_column])
+    days = np.unique(pd.DatetimeIndex(pd.to_datetime(target_times)).day_of_year.to_numpy())
+    if days.size == 0:
+        return reference, "the whole training data (no target days)"
+    offset = (times.dt.day_of_year.to_numpy()[:, None] - days[None, :] + 183) % 366 - 183
+    near = np.abs(offset).min(axis=1) <= season_days
+    if int(near.sum()) < min_rows:
+        return reference, f"the whole training data (fewer than {min_rows} rows within {season_days} days of the season)"
+    return reference.loc[near], f"{int(near.sum())} training rows within {season_days} days of the window's days of the year"
+
+
+def calibrated_thresholds(reference: pd.DataFrame, columns: Sequence[str], window: int, floors: DriftThresholds,
+                          margin: float = 1.25) -> dict[str, DriftThresholds]:
+    """Per-column drift limits from the reference's own variation.
+
+    The reference is cut into consecutive windows of ``window`` rows; each window is compared with
+    the rest (leave-one-window-out) and the largest KS statistic, PSI and out-of-range share any
+    window reaches, times ``margin``, becomes that column's limit, never below ``floors``. A target
+    window then drifts only when it is further from the reference than normal operation ever was.
+    With fewer than 3 windows the floors are used.
+    """
+    limits = {}
+    n_windows = len(reference) // window if window > 0 else 0
+    for column in columns:
+        if column not in reference.columns or not _is_numeric(reference[column]) or n_windows < 3:
+            limits[column] = floors
+            continue
+        values = reference[column].to_numpy(np.float64)
+        worst = np.zeros(3)
+        for i in range(n_windows):
+            inside = np.zeros(len(values), dtype=bool)
+            inside[i * window:(i + 1) * window] = True
+            stats = feature_drift(values[~inside], values[inside], column, floors)
+            if stats.ks_statistic is not None:
+                worst = np.maximum(worst, [stats.ks_statistic, stats.psi, stats.out_of_range_share])
+        limits[column] = DriftThresholds(
+            ks_pvalue_max=floors.ks_pvalue_max,
+            ks_statistic_min=float(min(1.0, max(floors.ks_statistic_min, margin * worst[0]))),
+            psi_max=float(max(floors.psi_max, margin * worst[1])),
+            out_of_range_max=float(min(1.0, max(floors.out_of_range_max, margin * worst[2]))),
+            min_values=floors.min_values, psi_bins=floors.psi_bins)
+    return limits

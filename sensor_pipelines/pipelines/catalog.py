@@ -15,6 +15,8 @@ COMPONENT_MODULES = (
     "components_py.training.register_model",
     "components_py.scoring.batch_score",
     "components_py.scoring.validate_predictions",
+    "components_py.monitoring.detect_drift",
+    "components_py.monitoring.calculate_metrics",
 )
 SCORING_COMPONENTS = ("batch_score", "validate_predictions")
 RECORD_FILE = Path(__file__).resolve().parents[2] / "components_py" / "registered_versions.json"

@@ -46,7 +46,9 @@ def schedule_daily_scoring(config: RunConfig, workspace: Workspace, registry: Re
                                 tags={"endpoint": endpoint.name, "deployment": deployment.name,
                                       "model_version": deployment.source_version,
                                       "cutoff_date": deployment.tags.get("cutoff_date", ""),
-                                      "registry": registry.name})
+                                      "registry": registry.name},
+                                registry=registry.name,
+                                description=f"Daily scoring of {endpoint.circuit} with {deployment.name}")
         data = Input(type="uri_folder", path=f"azureml:{endpoint.circuit}@latest")  # the newest snapshot
-        names.append(workspace.create_scoring_schedule(schedule, lambda spec=spec, data=data: deployment_job(spec, data)))
+        names.append(workspace.create_schedule(schedule, lambda spec=spec, data=data: deployment_job(spec, data)))
     return names

@@ -119,7 +119,8 @@ def score_circuit(config: RunConfig, workspace: Workspace, registry: Registry, s
         outcome.summary = workspace.pipeline_output_json(run.run_id, "score", "forecasts", "summary.json")
         outcome.verdict = workspace.pipeline_output_json(run.run_id, "validate", "verdict", "verdict.json")
     summary = {k: outcome.summary.get(k) for k in ("origins", "rows", "model_version")}
-    workspace.record_score(name, run, {**summary, "forecasts": outcome.forecasts})
+    scored = str(Path(data).resolve()) if workspace.backend == "local" else data  # what monitoring compares
+    workspace.record_score(name, run, {**summary, "forecasts": outcome.forecasts, "input": scored})
     if run.succeeded:
         registry.set_model_tags(deployment.model_name, deployment.model_version,
                                 {f"scored_{config.env.name}_at": now(), f"scored_{config.env.name}_run": run.run_id})

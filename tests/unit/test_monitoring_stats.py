@@ -184,7 +184,7 @@ def test_result_to_dict_is_json(rng):
     assert body["drifted_columns"] == ["load"]
     assert body["thresholds"]["psi_max"] == 0.2
     assert set(body["features"][0]) == {"column", "ks_statistic", "ks_pvalue", "psi", "out_of_range_share",
-                                        "drifted", "reasons", "n_reference", "n_target", "finding"}
+                                        "drifted", "reasons", "n_reference", "n_target", "finding", "limits"}
 
 
 def test_bad_arguments_raise():

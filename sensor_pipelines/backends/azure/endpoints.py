@@ -182,23 +182,25 @@ class AzureReleaseOperations:
     def record_score(self, endpoint: str, run: Any, summary: dict) -> None:
         """Azure ML keeps the endpoint's jobs itself (``batch_endpoints.list_jobs``): nothing to record."""
 
-    def create_scoring_schedule(self, spec: ScheduleSpec, scoring_job: Callable[[], Any]) -> str:
-        """A ``JobSchedule`` (``CronTrigger``) whose job is the pinned scoring pipeline of registered components."""
+    def create_schedule(self, spec: ScheduleSpec, job: Callable[[], Any]) -> str:
+        """A ``JobSchedule`` (``CronTrigger``) whose pipeline runs registered components only: the shared
+        registry's when ``spec.registry`` is set, else this workspace's (``azureml:<name>:<version>``)."""
         from azure.ai.ml.entities import CronTrigger, JobSchedule
 
         settings = self.check_settings(for_runs=True)
-        job = scoring_job()
-        registry = spec.tags.get("registry", "")
-        for node in job.jobs.values():
-            node._component = registry_component_uri(registry, node.component.name,  # noqa: SLF001
-                                                     str(node.component.version))
-        job.settings.default_compute = settings.compute
-        job.experiment_name = self.env.experiment_name
-        job.display_name = spec.name
-        job.tags = {**spec.tags}
+        pipeline = job()
+        registry = spec.registry or spec.tags.get("registry", "")
+        for node in pipeline.jobs.values():
+            name, version = node.component.name, str(node.component.version)
+            node._component = (registry_component_uri(registry, name, version) if registry  # noqa: SLF001
+                               else f"azureml:{name}:{version}")
+        pipeline.settings.default_compute = settings.compute
+        pipeline.experiment_name = self.env.experiment_name
+        pipeline.display_name = spec.name
+        pipeline.tags = {**spec.tags}
         schedule = JobSchedule(name=spec.name, trigger=CronTrigger(expression=spec.cron, time_zone=spec.time_zone),
-                               create_job=job, tags=spec.tags,
-                               description=f"Daily scoring of {spec.circuits[0]} with {spec.tags.get('deployment')}")
+                               create_job=pipeline, tags=spec.tags,
+                               description=spec.description or f"{spec.name}: {', '.join(spec.circuits)}")
         with azure_call(f"schedules.begin_create_or_update {spec.name}"):
             self.ml_client.schedules.begin_create_or_update(schedule).result()
         return spec.name

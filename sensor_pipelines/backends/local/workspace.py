@@ -367,7 +367,7 @@ class LocalWorkspace:
             found.scores = found.scores[-50:]
             self._save_endpoint(found)
 
-    def create_scoring_schedule(self, spec: ScheduleSpec, scoring_job=None) -> str:
+    def create_schedule(self, spec: ScheduleSpec, job=None) -> str:
         """Locally the schedule is cron's: the line to install (see ``make schedule``)."""
         return spec.cron
 

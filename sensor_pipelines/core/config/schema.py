@@ -123,6 +123,7 @@ class CircuitConfig:
     model_overrides: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     forecast_range: ValueRange = field(default_factory=ValueRange)
+    monitoring: dict[str, Any] = field(default_factory=dict)  # overrides of the env's MonitoringSettings
 
     @property
     def name(self) -> str:
@@ -132,6 +133,31 @@ class CircuitConfig:
     @property
     def model_name(self) -> str:
         return f"{self.name}_model"
+
+
+@dataclass
+class MonitoringSettings:
+    """How a circuit's monitor judges its prod window (conf/env/_base.yaml ``monitoring``; a circuit's
+    ``monitoring`` mapping overrides single fields).
+
+    Drift compares the last ``window_days`` of scored inputs with the training data asset's rows
+    within ``season_days`` of the same days of the year; each statistic's limit is the largest value
+    that the reference's own windows reach (leave-one-window-out) times ``calibration_margin``, and
+    never below the floors ``ks_statistic_min``, ``psi_max``, ``out_of_range_max``.
+    """
+
+    window_days: int = 7
+    season_days: int = 30
+    calibration_margin: float = 1.25
+    ks_pvalue_max: float = 0.01
+    ks_statistic_min: float = 0.1
+    psi_max: float = 0.2
+    out_of_range_max: float = 0.05
+    max_missing_rate: float = 0.05
+    flatline_min_run: int = 12
+    max_mae_ratio: float = 1.5  # realised MAE / validated MAE above this: degraded
+    consecutive_runs: int = 2  # a circuit alerts after this many failing runs in a row
+    webhook_url: Optional[str] = None  # alerts are POSTed here as JSON (retried; a failure is logged)
 
 
 @dataclass
@@ -157,6 +183,7 @@ class EnvConfig:
     experiment_name: str = "sensor-forecasting"
     data_roots: list[str] = field(default_factory=list)  # folders outside the project data may come from
     thresholds: ThresholdOverrides = field(default_factory=ThresholdOverrides)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     azure: Optional[AzureSettings] = None
 
 
@@ -171,7 +198,10 @@ class CircuitRunConfig:
     model: ModelConfig
 
     def to_dict(self) -> dict[str, Any]:
-        return {"circuit": dataclasses.asdict(self.circuit), "model": dataclasses.asdict(self.model)}
+        """What a training component reads; monitoring settings are left out (they never change a model)."""
+        circuit = dataclasses.asdict(self.circuit)
+        circuit.pop("monitoring", None)
+        return {"circuit": circuit, "model": dataclasses.asdict(self.model)}
 
 
 @dataclass
@@ -193,3 +223,8 @@ class RunConfig:
             circuit = dataclasses.replace(circuit, thresholds=dataclasses.replace(circuit.thresholds,
                                                                                  mae_ratio_max=default))
         return CircuitRunConfig(circuit=circuit, model=self.model)
+
+    @property
+    def monitoring(self) -> MonitoringSettings:
+        """The env's monitoring settings with the circuit's overrides (checked by ``check_composed``)."""
+        return dataclasses.replace(self.env.monitoring, **self.circuit.monitoring)

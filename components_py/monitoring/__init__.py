@@ -1,0 +1,1 @@
+"""Monitoring components: detect_drift, calculate_metrics."""
