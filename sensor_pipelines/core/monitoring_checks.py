@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -131,6 +132,7 @@ def check_drift(config: CircuitRunConfig, settings: MonitoringSettings, referenc
                 production: pd.DataFrame, *, window_end: Optional[str] = None, model_dir: Optional[Path] = None,
                 forecasts: Optional[pd.DataFrame] = None) -> dict[str, Any]:
     """Data drift, data quality and prediction drift of the production window (``drift.json``)."""
+    started = time.perf_counter()
     data = config.circuit.data
     ts, columns = data.timestamp_column, [data.target_column, *data.feature_columns]
     window, start, end = production_window(production, ts, settings.window_days, window_end)
@@ -163,6 +165,7 @@ def check_drift(config: CircuitRunConfig, settings: MonitoringSettings, referenc
         result["prediction_drift"] = {"checked": True, **pred.to_dict(), "n_reference": int(len(ref_fc)),
                                       "n_recent": int(len(recent)),
                                       "histogram": _histograms(ref_fc["forecast"], recent["forecast"])}
+    result["seconds"] = {"drift": round(time.perf_counter() - started, 3)}
     return result
 
 
@@ -180,6 +183,7 @@ def summarise(drift: dict[str, Any], config: CircuitRunConfig, settings: Monitor
               production: pd.DataFrame, forecasts: Optional[pd.DataFrame], *, validated_mae: Optional[float],
               model_version: str = "", cutoff_date: str = "") -> dict[str, Any]:
     """The run's result (``result.json``): the drift part, realised error and the verdict on top."""
+    started = time.perf_counter()
     data = config.circuit.data
     ts = data.timestamp_column
     start, end = pd.Timestamp(drift["window"]["start"]), pd.Timestamp(drift["window"]["end"])
@@ -203,4 +207,5 @@ def summarise(drift: dict[str, Any], config: CircuitRunConfig, settings: Monitor
         "model_version": model_version, "cutoff_date": cutoff_date,
         "realised_error": {**realised.to_dict(), "daily": _daily_error(recent, actuals.dropna())},
         "failed_checks": failed, "status": "alert" if failed else "ok",
+        "seconds": {**drift.get("seconds", {}), "metrics": round(time.perf_counter() - started, 3)},
     }

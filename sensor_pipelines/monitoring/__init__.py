@@ -1,6 +1,7 @@
-"""Monitoring (not built yet): drift and quality monitors, alerts, the retraining policy.
+"""Monitoring: run a circuit's monitor (``monitor``), alerts with debounce (``alerts``), drift-triggered
+retraining (``retrain``) and the env's monitors (``setup``).
 
-Contract: built on ``app``, ``pipelines``, ``backends`` and ``core`` only (the statistics
-live in the core so components and notebooks share them); independent of ``fleet`` and
-``release`` (import-linter layers contract). See docs/architecture.md.
+Built on ``app``, ``pipelines``, ``backends`` and ``core`` only (the statistics live in the core so
+components and notebooks share them); independent of ``fleet`` and ``release`` (import-linter
+layers contract). See docs/architecture.md#monitoring.
 """

@@ -168,7 +168,7 @@ def monitor_circuit(config: RunConfig, workspace: Workspace, registry: Registry,
                                  force=True, echo=echo)
     if not run.succeeded:
         failed = run.failed_node
-        tail = " | ".join((failed.error_tail if failed else [])[-2:])
+        tail = (failed.error_tail if failed else ["?"])[-1:][0].strip() if failed and failed.error_tail else "?"
         return MonitorOutcome(circuit, "failed", run, error=f"node {failed.name if failed else '?'} failed: {tail}")
     if not run.nodes:  # an Azure ML job: its result stays there
         return MonitorOutcome(circuit, "submitted", run, report=run.run_dir)
@@ -181,7 +181,7 @@ def monitor_circuit(config: RunConfig, workspace: Workspace, registry: Registry,
               "realised_mae": (realised.get("overall") or {}).get("mae"), "validated_mae": realised.get("validated_mae"),
               "drifted_columns": result["data_drift"]["drifted_columns"],
               "quality_issues": len(result["quality"]["findings"]),
-              "prediction_drift": result["prediction_drift"].get("drifted")}
+              "prediction_drift": result["prediction_drift"].get("drifted"), "seconds": result.get("seconds")}
     decision = alert_book(config, workspace).record(circuit, record, result["failed_checks"],
                                                     config.monitoring.consecutive_runs)
     return MonitorOutcome(circuit, result["status"], run, result, report, decision)

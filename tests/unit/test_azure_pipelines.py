@@ -43,6 +43,9 @@ def test_every_step_is_a_make_target_that_exists():
     assert strategy["maxParallel"] == 5
     assert "changes.matrix" in strategy["matrix"]
     assert pipeline["pr"]["branches"]["include"] == ["main"]
+    monitors = next(s for s in pipeline["stages"] if s["stage"] == "monitors")
+    assert monitors["dependsOn"] == "release_prod"
+    assert _scripts({"stages": [monitors]}) == ['make setup-monitors ENV="$RELEASE_ENV"']
 
 
 def test_stage_conditions_only_read_stages_they_depend_on():
