@@ -255,6 +255,9 @@ def _circuit_problems(c: CircuitConfig, chosen: str | None) -> Iterator[tuple[st
         yield "data.feature_columns", f"contains the target column {d.target_column!r}"
     if d.timestamp_column in (d.target_column, *d.feature_columns):
         yield "data.timestamp_column", f"{d.timestamp_column!r} is also a value column"
+    outside = [c for c in d.known_future_columns if c not in d.feature_columns]
+    if outside:
+        yield "data.known_future_columns", f"{outside} are not in feature_columns"
     if len(set(d.feature_columns)) != len(d.feature_columns):
         yield "data.feature_columns", "duplicate column names"
     if d.max_interpolate_steps < 0:

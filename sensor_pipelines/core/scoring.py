@@ -74,14 +74,15 @@ def load_forecaster(model_dir: str | Path) -> tuple[Any, Any]:
     return python_model.keras_model, python_model.spec
 
 
-def scoring_positions(values: pd.DataFrame, first: int, last_origins: int) -> np.ndarray:
-    """Positions of the origins to score: the ``last_origins`` most recent (0: all) from ``first`` on,
-    the earliest origin whose inputs (lookback and target lags) lie in the data."""
-    if len(values) <= first:
-        raise DataError(f"scoring data has {len(values)} steps; the model needs more than {first} steps of history "
+def scoring_positions(values: pd.DataFrame, first: int, last_origins: int, last: Optional[int] = None) -> np.ndarray:
+    """Positions of the origins to score: the ``last_origins`` most recent (0: all) up to ``last`` (default: the
+    last row), from ``first`` on, the earliest origin whose inputs (lookback and target lags) lie in the data."""
+    end = len(values) if last is None else last + 1
+    if end <= first:
+        raise DataError(f"scoring data has {end} steps of history; the model needs more than {first} steps "
                         f"before an origin (its lookback and target lags)")
-    start = first if last_origins <= 0 else max(first, len(values) - last_origins)
-    return np.arange(start, len(values), dtype=np.int64)
+    start = first if last_origins <= 0 else max(first, end - last_origins)
+    return np.arange(start, end, dtype=np.int64)
 
 
 def score_history(keras_model: Any, spec: Any, history: pd.DataFrame, out_dir: str | Path, *, circuit: str,
@@ -91,7 +92,7 @@ def score_history(keras_model: Any, spec: Any, history: pd.DataFrame, out_dir: s
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from sensor_pipelines.core.forecasting.features import regular_frame
+    from sensor_pipelines.core.forecasting.features import last_observed, regular_frame
     from sensor_pipelines.core.forecasting.pyfunc import forecast_positions
 
     if batch_size < 1:
@@ -100,7 +101,7 @@ def score_history(keras_model: Any, spec: Any, history: pd.DataFrame, out_dir: s
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     values = regular_frame(history, spec)
-    positions = scoring_positions(values, spec.first_origin, last_origins)
+    positions = scoring_positions(values, spec.first_origin, last_origins, last_observed(values, spec))
     horizon = spec.horizon
     schema = pa.schema([("circuit", pa.string()), ("origin", pa.timestamp("ns")), ("timestamp", pa.timestamp("ns")),
                         ("horizon_step", pa.int16()), ("forecast", pa.float64()), ("model_version", pa.string()),

@@ -181,3 +181,15 @@ def test_find_config_dir_walks_up_from_a_subfolder(tmp_path):
     assert find_config_dir(project / "notebooks/deep") == (project / "conf").resolve()
     with pytest.raises(UserError, match="No conf/config.yaml"):
         find_config_dir(elsewhere)
+
+
+def test_known_future_columns_must_be_features(project):
+    from sensor_pipelines.cli.compose import load_run_config
+    from sensor_pipelines.core.errors import ConfigError
+
+    ok = load_run_config("PLANT1_CIRC1", "local", ["+circuit.data.known_future_columns=[ambient_temp_c]"],
+                         config_dir=project / "conf")
+    assert ok.circuit.data.known_future_columns == ["ambient_temp_c"]
+    with pytest.raises(ConfigError, match=r"data.known_future_columns: \['load_forecast'\] are not in feature_columns"):
+        load_run_config("PLANT1_CIRC1", "local", ["+circuit.data.known_future_columns=[load_forecast]"],
+                        config_dir=project / "conf")

@@ -180,3 +180,44 @@ def test_no_test_origin_is_a_data_error():
     frame.loc[frame.index[-250:], "load"] = np.nan
     with pytest.raises(DataError, match="no complete test windows"):
         prepare_training_data(run_config(), frame)
+
+
+def _known_future_spec(frame: pd.DataFrame):
+    import dataclasses
+
+    config = run_config()
+    config = dataclasses.replace(config, circuit=dataclasses.replace(
+        config.circuit, data=dataclasses.replace(config.circuit.data, known_future_columns=["temp"])))
+    spec = spec_from_config(config)
+    values = regular_frame(frame, spec)
+    return fit_scaler(values, spec, len(values)), values
+
+
+def test_known_future_features_are_read_at_each_forecast_step():
+    spec, values = _known_future_spec(sine_frame(days=30))
+    assert spec.future_columns == ["temp"] and spec.n_future == 4 + 5 + 1 + 1
+    origin = np.array([400])
+    windows = make_windows(values, spec, origin)
+    temp = (values["temp"].to_numpy() - spec.mean["temp"]) / spec.std["temp"]
+    column = len(spec.target_lags) + spec.n_calendar  # after the target lags and the calendar
+    np.testing.assert_allclose(windows.future[0, :, column], temp[401:425], rtol=1e-5)
+
+
+def test_a_missing_known_future_value_drops_the_window_and_scoring_starts_at_the_last_observed_target():
+    from sensor_pipelines.core.forecasting.features import last_observed
+
+    frame = sine_frame(days=30)
+    frame.loc[410, "temp"] = np.nan  # a step of origin 400's forecast lacks its known value
+    spec, values = _known_future_spec(frame)
+    kept = complete_origins(values, spec, 380, 440)
+    # 386..409 forecast step 410; 410..433 also read it in their past window (temp is a feature too)
+    assert list(kept) == [*range(380, 386), *range(434, 440)]
+    # the data ends with a day whose temperature forecast is known but whose load is not yet
+    future = sine_frame(days=30)
+    future.loc[future.index[-24:], "load"] = np.nan
+    spec, values = _known_future_spec(future)
+    assert last_observed(values, spec) == len(values) - 25
+    windows = make_windows(values, spec, np.array([len(values) - 25]), with_targets=False)
+    assert windows.complete.all()  # its forecast steps read the known temperatures of the last day
+    without = make_windows(values.iloc[:-24], spec, np.array([len(values) - 25]), with_targets=False)
+    assert not without.complete.any()  # without the forecast rows the window is incomplete

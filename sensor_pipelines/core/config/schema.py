@@ -36,6 +36,9 @@ class DataSource:
     timestamp_column: str = "timestamp"
     timestamp_format: Optional[str] = None  # strftime layout, e.g. "%d/%m/%Y %H:%M"; default: ISO 8601
     feature_columns: list[str] = field(default_factory=list)
+    # features whose values at the forecast steps are known at the origin (a load, weather or production
+    # forecast delivered with the data): the model also reads them at each forecast step
+    known_future_columns: list[str] = field(default_factory=list)
     frequency: str = "h"
     max_interpolate_steps: int = 3
     missing_values: list[str] = field(default_factory=list)  # text markers read as missing, e.g. ["n/a"]

@@ -6,7 +6,9 @@ step of a window; the model forecasts the target at ``t+1 .. t+horizon`` from
 - ``past`` (n, lookback, n_inputs): rows ``t-lookback+1 .. t`` (target, features, calendar);
 - ``future`` (n, horizon, n_future): for each forecast step ``s``, the target at ``s - lag``
   for each of ``target_lags`` (all >= horizon, so observed at the origin: the same hour one
-  day and one week back...), the calendar of ``s`` and the step number;
+  day and one week back...), the calendar of ``s``, the known-future features at ``s``
+  (``future_columns``: a forecast delivered with the data, so the frame holds rows past the
+  last observed target) and the step number;
 - ``base`` (n, horizon): the seasonal naive ``y[s - base_lag]`` (scaled), zeros without
   ``base_lag``: the model adds its output to it, so it learns a correction to the naive.
 
@@ -41,6 +43,7 @@ class FeatureSpec:
     use_calendar: bool
     target_lags: list[int] = field(default_factory=list)  # per-step target lags, each >= horizon
     base_lag: Optional[int] = None  # the forecast is seasonal naive (this lag) + the model's correction
+    future_columns: list[str] = field(default_factory=list)  # features also read at each forecast step
     mean: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)
 
@@ -59,8 +62,8 @@ class FeatureSpec:
 
     @property
     def n_future(self) -> int:
-        """Per forecast step: the target lags, the calendar and the step number."""
-        return len(self.target_lags) + self.n_calendar + 1
+        """Per forecast step: the target lags, the calendar, the known-future features and the step number."""
+        return len(self.target_lags) + self.n_calendar + len(self.future_columns) + 1
 
     @property
     def lags(self) -> list[int]:
@@ -128,6 +131,7 @@ def spec_from_config(config: CircuitRunConfig) -> FeatureSpec:
         use_calendar=model.use_calendar,
         target_lags=list(model.target_lags),
         base_lag=model.baseline_season if model.residual else None,
+        future_columns=list(data.known_future_columns) if model.use_features else [],
     )
 
 
@@ -219,6 +223,9 @@ def make_windows(values: pd.DataFrame, spec: FeatureSpec, origins: np.ndarray, w
         index = values.index
         extra = pd.date_range(index[-1], periods=horizon + 1, freq=spec.frequency)[1:]
         parts.append(calendar_features(index.append(extra))[steps])
+    for column in spec.future_columns:  # known at the origin: read at the steps (NaN past the frame)
+        scaled = (values[column].to_numpy(dtype=np.float64) - spec.mean[column]) / spec.std[column]
+        parts.append(np.r_[scaled, np.full(horizon, np.nan)].astype(np.float32)[steps][..., None])
     parts.append(np.broadcast_to((np.arange(1, horizon + 1, dtype=np.float32) / horizon)[None, :, None],
                                  (len(origins), horizon, 1)))
     future = np.concatenate(parts, axis=-1).astype(np.float32)
@@ -229,6 +236,15 @@ def make_windows(values: pd.DataFrame, spec: FeatureSpec, origins: np.ndarray, w
             raise ValueError("with_targets needs every forecast step inside the frame")
         y = target[steps]
     return Windows(origins=origins, past=past, future=future, base=base.astype(np.float32), y=y)
+
+
+def last_observed(values: pd.DataFrame, spec: FeatureSpec) -> int:
+    """The default (latest) origin: the last row; with known-future features, the last row whose target
+    is observed (the rows after it carry the forecast steps' known features)."""
+    if not spec.future_columns:
+        return len(values) - 1
+    observed = np.flatnonzero(values[spec.target_column].notna().to_numpy())
+    return int(observed[-1]) if observed.size else len(values) - 1
 
 
 def complete_origins(values: pd.DataFrame, spec: FeatureSpec, start: int, stop: int, stride: int = 1,
@@ -250,6 +266,10 @@ def complete_origins(values: pd.DataFrame, spec: FeatureSpec, start: int, stop: 
     target_nan = values[spec.target_column].isna().to_numpy()
     tgt_cum = np.concatenate([[0], np.cumsum(target_nan)])
     future_bad = tgt_cum[origins + horizon + 1] - tgt_cum[origins + 1] > 0
+    if spec.future_columns:  # the known-future features at every forecast step
+        known_nan = values[spec.future_columns].isna().any(axis=1).to_numpy()
+        known_cum = np.concatenate([[0], np.cumsum(known_nan)])
+        future_bad |= known_cum[origins + horizon + 1] - known_cum[origins + 1] > 0
     keep = ~(past_bad | future_bad)
     for lag in spec.lags:  # the target at steps - lag: rows origin+1-lag .. origin+horizon-lag
         keep &= tgt_cum[origins + horizon + 1 - lag] - tgt_cum[origins + 1 - lag] == 0

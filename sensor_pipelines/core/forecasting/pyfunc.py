@@ -31,7 +31,13 @@ import pandas as pd
 
 from sensor_pipelines.core.errors import DataError
 from sensor_pipelines.core.forecasting import model as forecaster
-from sensor_pipelines.core.forecasting.features import FeatureSpec, make_windows, regular_frame, unscale_target
+from sensor_pipelines.core.forecasting.features import (
+    FeatureSpec,
+    last_observed,
+    make_windows,
+    regular_frame,
+    unscale_target,
+)
 
 KERAS_ARTIFACT = "keras_model"
 SPEC_ARTIFACT = "feature_spec"
@@ -65,7 +71,7 @@ def forecast_positions(keras_model: Any, spec: FeatureSpec, values: pd.DataFrame
 
 def _origin_positions(values: pd.DataFrame, spec: FeatureSpec, origins: Optional[Sequence[Any]]) -> np.ndarray:
     if origins is None or (not isinstance(origins, str) and len(origins) == 0):
-        positions = np.array([len(values) - 1])
+        positions = np.array([last_observed(values, spec)])
     else:
         stamps = pd.DatetimeIndex(pd.to_datetime([origins] if isinstance(origins, str) else list(origins)))
         positions = values.index.get_indexer(stamps)
