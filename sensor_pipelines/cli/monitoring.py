@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sensor_pipelines.backends.local.workers import NODE_PRELOAD
-from sensor_pipelines.cli.common import run_config
+from sensor_pipelines.cli.common import env_config, run_config, write_result
 from sensor_pipelines.cli.console import FanoutDisplay, NodeEcho, echo, print_table
 from sensor_pipelines.core.errors import UserError
 
@@ -27,12 +27,8 @@ def _open(config):
 def _env_circuits(args: argparse.Namespace):
     """(env config composed with the first circuit, the workspace, circuits with a deployment in the env)."""
     from sensor_pipelines.backends import open_workspace
-    from sensor_pipelines.cli.compose import available
 
-    circuits = available(args.config_dir, "circuit")
-    if not circuits:
-        raise UserError(f"no circuits in {args.config_dir}/circuit")
-    config = run_config(args, circuits[0])
+    config = env_config(args)
     workspace = open_workspace(config)
     deployed = [e.circuit for e in workspace.list_endpoints() if e.default is not None]
     return config, workspace, deployed
@@ -68,7 +64,7 @@ def cmd_monitor_circuit(args: argparse.Namespace) -> int:
         workspace, registry = _open(config)
         outcome = monitor_circuit(config, workspace, registry, window_end=args.window_end, echo=node_echo)
     except UserError as exc:
-        _write_result(args.result_file, {"circuit": args.circuit, "status": "failed", "monitor": "error",
+        write_result(args.result_file, {"circuit": args.circuit, "status": "failed", "monitor": "error",
                                          "error": str(exc)})
         raise
     finally:
@@ -87,7 +83,7 @@ def cmd_monitor_circuit(args: argparse.Namespace) -> int:
     if decision:
         row.update(consecutive=decision.consecutive, alert=(decision.open_alert or {}).get("alert_id"),
                    raised=bool(decision.raised), webhook=decision.webhook)
-    _write_result(args.result_file, row)
+    write_result(args.result_file, row)
     if outcome.status == "failed":
         raise UserError(f"monitor of {outcome.circuit} failed: {outcome.error}")
     echo(f"Monitored {outcome.circuit}: {outcome.status}"
@@ -95,13 +91,6 @@ def cmd_monitor_circuit(args: argparse.Namespace) -> int:
             else "") + (f"; ALERT {decision.raised['alert_id']}" if decision and decision.raised else ""))
     echo(f"  report: {outcome.report}")
     return 0
-
-
-def _write_result(path: str | None, result: dict[str, Any]) -> None:
-    if path:
-        from sensor_pipelines.core.fileio import write_json_atomic
-
-        write_json_atomic(path, result)
 
 
 def _fmt(value: Any) -> str:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
-from typing import Any
 
 from sensor_pipelines.backends.local.workers import NODE_PRELOAD
-from sensor_pipelines.cli.common import run_config
+from sensor_pipelines.cli.common import env_config, run_config, write_result
 from sensor_pipelines.cli.console import FanoutDisplay, NodeEcho, echo, print_table
 from sensor_pipelines.core.errors import UserError
 
@@ -106,7 +105,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         workspace, registry = _open(config)
         outcome = score_circuit(config, workspace, registry, args.input or None, echo=node_echo)
     except UserError as exc:
-        _write_result(args.result_file, {"circuit": args.circuit, "status": "failed", "error": str(exc)})
+        write_result(args.result_file, {"circuit": args.circuit, "status": "failed", "error": str(exc)})
         raise
     finally:
         node_echo.close()
@@ -118,7 +117,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         failed = run.failed_node
         result["error"] = f"node {failed.name if failed else '?'} failed: " + " | ".join(
             (failed.error_tail if failed else [])[-3:])
-    _write_result(args.result_file, result)
+    write_result(args.result_file, result)
     if not run.succeeded:
         failed = run.failed_node
         tail = "\n".join(failed.error_tail[-5:]) if failed else ""
@@ -131,28 +130,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_result(path: str | None, result: dict[str, Any]) -> None:
-    if path:
-        from sensor_pipelines.core.fileio import write_json_atomic
-
-        write_json_atomic(path, result)
-
-
-def _env_config(args: argparse.Namespace):
-    """The env's config, composed with the first circuit (env-wide verbs)."""
-    from sensor_pipelines.cli.compose import available
-
-    circuits = available(args.config_dir, "circuit")
-    if not circuits:
-        raise UserError(f"no circuits in {args.config_dir}/circuit")
-    return run_config(args, circuits[0])
-
-
 def cmd_endpoints(args: argparse.Namespace) -> int:
     """List the env's batch endpoints: default deployment, model version, cutoff_date, when deployed."""
     from sensor_pipelines.backends import open_workspace
 
-    config = _env_config(args)
+    config = env_config(args)
     endpoints = open_workspace(config).list_endpoints()
     rows = []
     for e in endpoints:
@@ -176,7 +158,7 @@ def cmd_score_daily(args: argparse.Namespace) -> int:
     from sensor_pipelines.fleet.results import failed_circuits
 
     out_dir = Path(args.out_dir)
-    config = _env_config(args)
+    config = env_config(args)
     workspace = open_workspace(config)
     if args.retry_failed:
         circuits = failed_circuits(out_dir, DAILY_RESULTS)
@@ -216,7 +198,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     from sensor_pipelines.backends import open_registry, open_workspace
     from sensor_pipelines.release.schedule import schedule_daily_scoring
 
-    config = _env_config(args)
+    config = env_config(args)
     workspace = open_workspace(config)
     if workspace.backend == "local":
         root = Path(config.project_root).resolve()

@@ -256,3 +256,16 @@ def test_azure_monitors_are_job_schedules_of_registered_components(tmp_path):
     assert job["inputs"]["reference_data"]["uri"] == "azureml:PLANT1_CIRC1:2025-12-09"
     assert job["inputs"]["production_data"]["uri"] == "azureml:PLANT1_CIRC1@latest"
     assert job["inputs"]["model"]["uri"] == "azureml://registries/reg/models/PLANT1_CIRC1_model/versions/3"
+
+
+def test_malformed_production_data_becomes_findings_not_a_crash(readings, config):
+    reference = readings[readings["timestamp"] < CUTOFF]
+    production = readings[(readings["timestamp"] >= CUTOFF) & (readings["timestamp"] < "2025-12-17")]
+    production = production.drop(columns="humidity_pct").assign(voltage_v="n/a")  # a column gone, one text
+    result = check_drift(config.circuit_run, MonitoringSettings(), reference, production)
+    checks = {(f["check"], f["column"]) for f in result["quality"]["findings"]}
+    assert ("column_present", "humidity_pct") in checks and ("numeric_dtype", "voltage_v") in checks
+    findings = " ".join(result["data_drift"]["findings"])
+    assert "humidity_pct: column missing from target" in findings and "voltage_v: column not numeric" in findings
+    verdict = summarise(result, config.circuit_run, MonitoringSettings(), production, None, validated_mae=None)
+    assert verdict["failed_checks"] == ["quality"] and verdict["status"] == "alert"
