@@ -195,12 +195,14 @@ def _known_future_spec(frame: pd.DataFrame):
 
 def test_known_future_features_are_read_at_each_forecast_step():
     spec, values = _known_future_spec(sine_frame(days=30))
-    assert spec.future_columns == ["temp"] and spec.n_future == 4 + 5 + 1 + 1
+    assert spec.future_columns == ["temp"] and spec.n_future == len(spec.target_lags) + 5 + 2 + 1
     origin = np.array([400])
     windows = make_windows(values, spec, origin)
     temp = (values["temp"].to_numpy() - spec.mean["temp"]) / spec.std["temp"]
     column = len(spec.target_lags) + spec.n_calendar  # after the target lags and the calendar
     np.testing.assert_allclose(windows.future[0, :, column], temp[401:425], rtol=1e-5)
+    # and one seasonal-naive period earlier, where the naive reads the target: the change since then
+    np.testing.assert_allclose(windows.future[0, :, column + 1], temp[401 - 168:425 - 168], rtol=1e-5)
 
 
 def test_a_missing_known_future_value_drops_the_window_and_scoring_starts_at_the_last_observed_target():

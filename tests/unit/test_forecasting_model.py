@@ -193,3 +193,31 @@ def test_a_non_empty_model_folder_is_refused(trained, tmp_path):
     (tmp_path / "model/old.txt").write_text("x")
     with pytest.raises(FileExistsError):
         train_circuit_model(trained["config"], trained["frame"], tmp_path / "model", tmp_path / "m", tmp_path / "a")
+
+
+def test_refit_serves_the_mean_and_the_metrics_describe_the_member_that_never_saw_the_test_windows(tmp_path):
+    """With refit the registered model forecasts the mean of the early-stopped model and a refit on every
+    window; its test metrics (training's, evaluation's recomputed, evaluation's reused) are the member's."""
+    import keras
+    import mlflow.pyfunc
+
+    config, frame = run_config(refit=True), sine_frame(days=60)
+    report = train_circuit_model(config, frame, tmp_path / "model", tmp_path / "metrics", tmp_path / "artifacts")
+    assert "mean of that model and a refit" in report["served_model"] and report["refit_seconds"] > 0
+    assert report["train_seconds"] >= report["refit_seconds"]
+    member = keras.models.load_model(tmp_path / "artifacts/best.keras")
+    served = keras.models.load_model(tmp_path / "artifacts/served.keras")
+    data = prepare_training_data(config, frame)
+    windows = make_windows(data.values, data.spec, data.test[:3], with_targets=False)
+    refit_alone = served.get_layer("member_1")(windows.inputs)
+    np.testing.assert_allclose(served.predict(windows.inputs, verbose=0),
+                               (member.predict(windows.inputs, verbose=0) + np.asarray(refit_alone)) / 2, atol=1e-5)
+    pyfunc = mlflow.pyfunc.load_model(str(tmp_path / "model"))  # the registered model serves the mean
+    served_forecast = pyfunc.predict(frame, params={"origins": [str(data.values.index[data.test[0]])]})
+    np.testing.assert_allclose(served_forecast["forecast"].to_numpy(),
+                               unscale_target(served.predict(windows.inputs, verbose=0), data.spec)[0], rtol=1e-4)
+    recomputed = evaluate_saved_model(config, frame, tmp_path / "model")
+    reused = evaluate_saved_model(config, frame, tmp_path / "model", tmp_path / "metrics")
+    for metrics in (recomputed, reused):
+        assert metrics["model"]["mae"] == pytest.approx(report["model"]["mae"], abs=1e-4)
+        assert metrics["evaluated_model"].startswith("the member fit on the train split")

@@ -112,6 +112,9 @@ class ModelConfig:
     residual: bool = True  # forecast = seasonal naive (baseline_season) + the model's correction
     l2: float = 0.0001
     loss: str = "mae"  # mae, mse or huber
+    # after early stopping, fit again on every window up to the cutoff for the best epoch count; the registered
+    # model forecasts the mean of both; the test metrics describe the first (it never saw the test windows)
+    refit: bool = False
 
 
 @dataclass

@@ -13,6 +13,7 @@ from sensor_pipelines.core.config.schema import DEFAULT_MAE_RATIO_MAX, CircuitRu
 from sensor_pipelines.core.errors import DataError
 from sensor_pipelines.core.fileio import write_json_atomic
 from sensor_pipelines.core.forecasting.metrics import is_number
+from sensor_pipelines.core.forecasting.pyfunc import EVALUATED_ARTIFACT
 from sensor_pipelines.core.forecasting.training import prepare_training_data, read_test_forecasts, score_test_windows
 
 log = logging.getLogger(__name__)
@@ -33,14 +34,22 @@ def evaluate_saved_model(config: CircuitRunConfig, frame: pd.DataFrame, model_di
     if forecast is None:
         forecast = _forecast_with_saved_model(model_dir, data, origins)
     report, _ = score_test_windows(data.values, data.spec, data.test, forecast, config.model.baseline_season)
+    refit = EVALUATED_ARTIFACT in (Path(model_dir) / "MLmodel").read_text()
+    report["evaluated_model"] = ("the member fit on the train split, early-stopped on the validation split (the "
+                                 "registered model forecasts its mean with a refit on every window up to the cutoff)"
+                                 if refit else "the registered model")
     return report
 
 
 def _forecast_with_saved_model(model_dir: Path, data: Any, origins: pd.DatetimeIndex) -> np.ndarray:
+    """The test forecasts of the model the metrics describe (with refit: the member that never saw them)."""
     import mlflow.pyfunc
 
-    model = mlflow.pyfunc.load_model(str(model_dir))
-    predicted = model.predict(data.values.reset_index(), params={"origins": [ts.isoformat() for ts in origins]})
+    from sensor_pipelines.core.forecasting.pyfunc import forecast_history
+
+    python_model = mlflow.pyfunc.load_model(str(model_dir)).unwrap_python_model()
+    predicted = forecast_history(python_model.evaluated_model(), python_model.spec, data.values.reset_index(),
+                                 origins)
     expected = np.repeat(origins.to_numpy(), data.spec.horizon)
     if len(predicted) != len(expected) or not (pd.to_datetime(predicted["origin"]).to_numpy() == expected).all():
         raise DataError(f"{model_dir}: the model did not return {data.spec.horizon} forecasts per test origin")

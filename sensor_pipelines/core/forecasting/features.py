@@ -62,8 +62,9 @@ class FeatureSpec:
 
     @property
     def n_future(self) -> int:
-        """Per forecast step: the target lags, the calendar, the known-future features and the step number."""
-        return len(self.target_lags) + self.n_calendar + len(self.future_columns) + 1
+        """Per forecast step: the target lags, the calendar, the known-future features (at the step, and at
+        the seasonal naive's source step when there is one) and the step number."""
+        return len(self.target_lags) + self.n_calendar + len(self.future_columns) * (1 + bool(self.base_lag)) + 1
 
     @property
     def lags(self) -> list[int]:
@@ -224,8 +225,11 @@ def make_windows(values: pd.DataFrame, spec: FeatureSpec, origins: np.ndarray, w
         extra = pd.date_range(index[-1], periods=horizon + 1, freq=spec.frequency)[1:]
         parts.append(calendar_features(index.append(extra))[steps])
     for column in spec.future_columns:  # known at the origin: read at the steps (NaN past the frame)
-        scaled = (values[column].to_numpy(dtype=np.float64) - spec.mean[column]) / spec.std[column]
-        parts.append(np.r_[scaled, np.full(horizon, np.nan)].astype(np.float32)[steps][..., None])
+        scaled = np.r_[(values[column].to_numpy(dtype=np.float64) - spec.mean[column]) / spec.std[column],
+                       np.full(horizon, np.nan)].astype(np.float32)
+        parts.append(scaled[steps][..., None])
+        if spec.base_lag:  # and at the naive's source step: the model corrects the naive for the change
+            parts.append(scaled[steps - spec.base_lag][..., None])
     parts.append(np.broadcast_to((np.arange(1, horizon + 1, dtype=np.float32) / horizon)[None, :, None],
                                  (len(origins), horizon, 1)))
     future = np.concatenate(parts, axis=-1).astype(np.float32)

@@ -93,6 +93,34 @@ def fit_model(spec: FeatureSpec, config: ModelConfig, train: Windows, validation
                      best_epoch=best_epoch, seconds=seconds)
 
 
+def refit_model(spec: FeatureSpec, config: ModelConfig, windows: Windows, epochs: int) -> tuple[Any, float]:
+    """A fresh model fit on ``windows`` (all of them, no validation) for ``epochs`` epochs; (model, seconds)."""
+    import keras
+
+    keras.utils.set_random_seed(config.seed + 1)
+    model = build_model(spec, config)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate), loss=LOSSES[config.loss])
+    start = time.perf_counter()
+    model.fit(windows.inputs, windows.y, epochs=max(1, epochs), batch_size=config.batch_size, shuffle=True,
+              verbose=0, callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: log.info(
+                  "refit epoch %d/%d: loss %.4f", epoch + 1, max(1, epochs), logs.get("loss", float("nan"))))])
+    return model, time.perf_counter() - start
+
+
+def average_models(spec: FeatureSpec, members: list[Any]) -> Any:
+    """One Keras model whose forecast is the mean of the members' (same inputs)."""
+    import keras
+    from keras import layers
+
+    past = keras.Input(shape=(spec.lookback, spec.n_inputs), name="past")
+    future = keras.Input(shape=(spec.horizon, spec.n_future), name="future")
+    base = keras.Input(shape=(spec.horizon,), name="base")
+    named = [keras.Model(m.inputs, m.output, name=f"member_{i}") for i, m in enumerate(members)]
+    outputs = [member([past, future, base]) for member in named]
+    return keras.Model(inputs=[past, future, base], outputs=layers.Average(name="forecast_mean")(outputs),
+                       name="circuit_forecaster_mean")
+
+
 def predict(model: Any, windows: Windows, batch_size: int = 4096) -> Any:
     """Scaled forecasts, shape (n, horizon), ``batch_size`` windows per step.
 

@@ -41,6 +41,7 @@ from sensor_pipelines.core.forecasting.features import (
 
 KERAS_ARTIFACT = "keras_model"
 SPEC_ARTIFACT = "feature_spec"
+EVALUATED_ARTIFACT = "evaluated_keras_model"  # with refit: the member the test metrics describe
 REQUIREMENTS = ("mlflow", "keras", "tensorflow-cpu", "tensorflow", "pandas", "numpy", "cloudpickle")
 
 
@@ -98,6 +99,15 @@ def _forecaster_class() -> type:
 
             self.spec = FeatureSpec.from_dict(json.loads(Path(context.artifacts[SPEC_ARTIFACT]).read_text()))
             self.keras_model = keras.models.load_model(context.artifacts[KERAS_ARTIFACT], compile=False)
+            self.evaluated_path = context.artifacts.get(EVALUATED_ARTIFACT)
+
+        def evaluated_model(self) -> Any:
+            """The model the test metrics describe: the early-stopped member with refit, else the served one."""
+            import keras
+
+            if not self.evaluated_path:
+                return self.keras_model
+            return keras.models.load_model(self.evaluated_path, compile=False)
 
         def predict(self, context: Any, model_input: pd.DataFrame, params: Optional[dict[str, Any]] = None):
             origins = (params or {}).get("origins")
@@ -124,8 +134,10 @@ def _pip_requirements() -> list[str]:
     return pins
 
 
-def save_forecaster(path: str | Path, keras_file: str | Path, spec: FeatureSpec) -> Path:
-    """Save the MLflow pyfunc model to ``path`` (absent or an empty folder)."""
+def save_forecaster(path: str | Path, keras_file: str | Path, spec: FeatureSpec,
+                    evaluated_keras_file: str | Path | None = None) -> Path:
+    """Save the MLflow pyfunc model to ``path`` (absent or an empty folder); ``evaluated_keras_file``: the model
+    the test metrics describe, when it is not the served one (refit)."""
     import mlflow.pyfunc
     from mlflow.models import ModelSignature
     from mlflow.types import ParamSchema, ParamSpec
@@ -141,7 +153,8 @@ def save_forecaster(path: str | Path, keras_file: str | Path, spec: FeatureSpec)
         mlflow.pyfunc.save_model(
             path=str(path),
             python_model=_forecaster_class()(),
-            artifacts={KERAS_ARTIFACT: str(keras_file), SPEC_ARTIFACT: str(spec_file)},
+            artifacts={KERAS_ARTIFACT: str(keras_file), SPEC_ARTIFACT: str(spec_file),
+                       **({EVALUATED_ARTIFACT: str(evaluated_keras_file)} if evaluated_keras_file else {})},
             signature=signature,
             pip_requirements=_pip_requirements(),
         )
