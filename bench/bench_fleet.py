@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from common import CLI, REPO, finish, timed
+from common import CLI, finish, timed, write_circuits
 
 QUICK_ARGS = ["--circuits", "50", "--train-circuits", "4"]  # what bench/run_all.py --quick passes
 GOAL_RATIO = 1.25  # wall time of train-changed / (sum of the fits / parallelism)
@@ -35,20 +34,7 @@ GOAL_RATIO = 1.25  # wall time of train-changed / (sum of the fits / parallelism
 
 def make_fleet(root: Path, n: int) -> list[str]:
     """A git repo with conf/ holding n circuits PLANTp_CIRCc, committed on main."""
-    shutil.copytree(REPO / "conf", root / "conf")
-    template = (root / "conf/circuit/PLANT1_CIRC1.yaml").read_text()
-    for path in (root / "conf/circuit").glob("*.yaml"):
-        path.unlink()
-    names = []
-    for i in range(n):
-        plant, circuit = f"PLANT{i // 20 + 1}", f"CIRC{i % 20 + 1}"
-        name = f"{plant}_{circuit}"
-        text = (template.replace("plant_id: PLANT1", f"plant_id: {plant}")
-                .replace("circuit_id: CIRC1", f"circuit_id: {circuit}")
-                .replace("PLANT1_CIRC1", name)
-                .replace("sample_seed: 11", f"sample_seed: {1000 + i}"))
-        (root / "conf/circuit" / f"{name}.yaml").write_text(text)
-        names.append(name)
+    names = write_circuits(root, n)
     git = ["git", "-c", "user.email=bench@local", "-c", "user.name=bench"]
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
     subprocess.run([*git, "add", "-A"], cwd=root, check=True)

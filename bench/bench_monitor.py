@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, finish
+from common import REPO, finish, write_circuits
 
 sys.path.insert(0, str(REPO))  # noqa: E402
 
@@ -34,22 +33,6 @@ QUICK_ARGS = ["--circuits", "6"]
 GOAL_SECONDS = 120.0  # 200 circuits, reports included, on 2 cores
 SMOKE = ["model=lstm_smoke", "circuit.thresholds.mae_max=1000", "circuit.thresholds.rmse_max=1000",
          "circuit.thresholds.r2_min=-1000", "env.thresholds.mae_ratio_max=1000"]
-
-
-def make_project(root: Path, n: int) -> list[str]:
-    shutil.copytree(REPO / "conf", root / "conf")
-    template = (root / "conf/circuit/PLANT1_CIRC1.yaml").read_text()
-    for path in (root / "conf/circuit").glob("*.yaml"):
-        path.unlink()
-    names = []
-    for i in range(n):
-        plant, circuit = f"PLANT{i // 20 + 1}", f"CIRC{i % 20 + 1}"
-        name = f"{plant}_{circuit}"
-        (root / "conf/circuit" / f"{name}.yaml").write_text(
-            template.replace("plant_id: PLANT1", f"plant_id: {plant}").replace("circuit_id: CIRC1", f"circuit_id: {circuit}")
-            .replace("PLANT1_CIRC1", name).replace("sample_seed: 11", f"sample_seed: {1000 + i}"))
-        names.append(name)
-    return names
 
 
 def setup(root: Path, names: list[str], days: int) -> None:
@@ -150,7 +133,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-monitor-") as tmp:
         root = Path(tmp)
         os.chdir(root)
-        names = make_project(root, args.circuits)
+        names = write_circuits(root, args.circuits)
         start = time.perf_counter()
         setup(root, names, args.days)
         print(f"setup: {len(names)} circuits deployed and scored {args.days} days in {time.perf_counter() - start:.0f} s")

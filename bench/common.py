@@ -21,6 +21,28 @@ CLI = [sys.executable, "-m", "sensor_pipelines"]
 Row = tuple[str, str, str, Optional[bool]]
 
 
+def write_circuits(root: Path, n: int) -> list[str]:
+    """``root/conf``: the project's config with ``n`` circuits PLANTp_CIRCc (20 per plant), copies of the demo
+    circuit PLANT1_CIRC1 with their own sample seeds (1000 + i); returns their names."""
+    import shutil
+
+    shutil.copytree(REPO / "conf", root / "conf")
+    template = (root / "conf/circuit/PLANT1_CIRC1.yaml").read_text()
+    for path in (root / "conf/circuit").glob("*.yaml"):
+        path.unlink()
+    names = []
+    for i in range(n):
+        plant, circuit = f"PLANT{i // 20 + 1}", f"CIRC{i % 20 + 1}"
+        name = f"{plant}_{circuit}"
+        text = (template.replace("plant_id: PLANT1", f"plant_id: {plant}")
+                .replace("circuit_id: CIRC1", f"circuit_id: {circuit}")
+                .replace("PLANT1_CIRC1", name)
+                .replace("sample_seed: 11", f"sample_seed: {1000 + i}"))
+        (root / "conf/circuit" / f"{name}.yaml").write_text(text)
+        names.append(name)
+    return names
+
+
 def timed(argv: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
     """Run ``argv`` in ``cwd``, capturing its output; return (wall seconds, the finished process)."""
     start = time.perf_counter()
