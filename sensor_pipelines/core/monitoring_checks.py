@@ -8,7 +8,8 @@ is compared with what (see :class:`~sensor_pipelines.core.config.schema.Monitori
   last scored reading; a later end is an error, never an empty verdict);
 - reference: the training data asset's rows of the same season, with per-column limits
   calibrated on the reference's own windows (:func:`monitoring_stats.calibrated_thresholds`);
-- prediction drift: the recent forecasts against the forecasts the model makes on its own test
+- prediction drift (once the window holds forecasts for at least half its steps): the recent
+  forecasts against the forecasts the model makes on its own test
   windows (recomputed with the model: same model, same windows, same forecasts);
 - realised error: recent forecasts against the actuals that arrived since, per horizon step and per
   origin day, against the MAE validation measured.
@@ -157,7 +158,11 @@ def check_drift(config: CircuitRunConfig, settings: MonitoringSettings, referenc
         "prediction_drift": {"checked": False, "reason": "no forecasts in the window"},
     }
     recent = recent_forecasts(forecasts, start, end)
-    if model_dir is not None and not recent.empty:
+    needed = window_rows // 2  # fewer forecasts than half a window: their distribution says little yet
+    if not recent.empty and len(recent) < needed:
+        result["prediction_drift"] = {"checked": False, "reason": f"{len(recent)} forecasts in the window, fewer than "
+                                                                  f"{needed} (half the window's steps)"}
+    elif model_dir is not None and not recent.empty:
         ref_fc = reference_forecasts(model_dir, config, reference)
         n = max(len(recent), 24)
         pred_limits = calibrated_thresholds(ref_fc, ["forecast"], n, floors, settings.calibration_margin)

@@ -269,3 +269,15 @@ def test_malformed_production_data_becomes_findings_not_a_crash(readings, config
     assert "humidity_pct: column missing from target" in findings and "voltage_v: column not numeric" in findings
     verdict = summarise(result, config.circuit_run, MonitoringSettings(), production, None, validated_mae=None)
     assert verdict["failed_checks"] == ["quality"] and verdict["status"] == "alert"
+
+
+def test_prediction_drift_waits_for_half_a_window_of_forecasts(readings, config):
+    reference = readings[readings["timestamp"] < CUTOFF]
+    production = readings[(readings["timestamp"] >= CUTOFF) & (readings["timestamp"] < "2025-12-17")]
+    origin = pd.Timestamp("2025-12-15 23:00")
+    forecasts = pd.DataFrame({"origin": origin, "timestamp": pd.date_range(origin, periods=25, freq="h")[1:],
+                              "horizon_step": range(1, 25), "forecast": 40.0})
+    result = check_drift(config.circuit_run, MonitoringSettings(), reference, production, forecasts=forecasts,
+                         model_dir=Path("never-loaded"))
+    assert result["prediction_drift"] == {"checked": False,
+                                          "reason": "24 forecasts in the window, fewer than 84 (half the window's steps)"}
