@@ -63,6 +63,9 @@ def format_training_summary(outcome: Any) -> str:
         lines.append(f"  test MAE {number(m['mae'])} vs {b.get('name', 'baseline')} {number(b['mae'])} "
                      f"(ratio {number(outcome.metrics.get('mae_ratio'), 2)}); RMSE {number(m['rmse'])}; "
                      f"R² {number(m['r2'])}")
+        if outcome.metrics.get("served_model", "the same model") != "the same model":
+            lines.append(f"  (test metrics: {outcome.metrics['evaluated_model']}; registered: "
+                         f"{outcome.metrics['served_model']})")
     if outcome.verdict:
         checks = ", ".join(f"{c['metric']} {number(c['value'])} {c['op']} {c['limit']:g} "
                            f"{'ok' if c['passed'] else 'FAIL'}" for c in outcome.verdict.get("checks", []))
