@@ -49,7 +49,7 @@ def run_many(circuits: list[str], *, child: Child, argv: Callable[[str, Path], l
         raise UserError(f"max_parallel must be at least 1, got {max_parallel}")
     out_dir = Path(out_dir)
     (out_dir / "logs").mkdir(parents=True, exist_ok=True)
-    context = _process_context(preload)
+    context = _process_context(preload, out_dir / "logs" / "forkserver.log")
     lock = threading.Lock()
 
     def one(circuit: str) -> CircuitResult:
@@ -90,12 +90,26 @@ def run_many(circuits: list[str], *, child: Child, argv: Callable[[str, Path], l
     return ordered
 
 
-def _process_context(preload: Sequence[str]) -> multiprocessing.context.BaseContext:
-    """A fork server that preloads ``preload``, or spawn where there is no fork server."""
+def _process_context(preload: Sequence[str], log_file: Path) -> multiprocessing.context.BaseContext:
+    """A fork server that preloads ``preload``, or spawn where there is no fork server.
+
+    The server starts now with its stderr in ``log_file``: importing TensorFlow there prints C++ log
+    lines that would otherwise reach the console."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
+    from multiprocessing import forkserver
+
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(preload))
+    sys.stderr.flush()
+    fd, saved = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), os.dup(2)
+    try:
+        os.dup2(fd, 2)
+        forkserver.ensure_running()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)
     return context
 
 
