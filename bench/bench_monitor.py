@@ -127,11 +127,15 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--max-parallel", type=int, default=2)
     parser.add_argument("--json", help="also write the rows as JSON here")
+    parser.add_argument("--keep", type=Path, help="build the project in this (new) folder and keep it")
     args = parser.parse_args()
+    import contextlib
     import os
 
-    with tempfile.TemporaryDirectory(prefix="bench-monitor-") as tmp:
+    with (contextlib.nullcontext(str(args.keep)) if args.keep else
+          tempfile.TemporaryDirectory(prefix="bench-monitor-")) as tmp:
         root = Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
         os.chdir(root)
         names = write_circuits(root, args.circuits)
         start = time.perf_counter()
