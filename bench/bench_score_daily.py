@@ -1,8 +1,9 @@
 """Daily scoring of a fleet: ``make score-daily`` over N circuits in prod on the local backend.
 
-Builds a temporary project with N circuits (copies of the demo circuit with their own sample
-seeds, as bench_fleet.py does) and takes them through the release with the smoke model
-(``model=lstm_smoke``, the gate loosened as in tests/integration/test_release.py), none of it timed:
+Builds a temporary project with N circuits (``common.write_circuits``: copies of the demo circuit
+with their own sample seeds, as for bench_fleet.py) and takes them through the release with the
+smoke model (``model=lstm_smoke``, the gate loosened as in tests/integration/test_release.py), none
+of it timed:
 ``train-changed`` (MAX_PARALLEL=--max-parallel), ``promote`` each circuit, ``deploy-many`` to test,
 ``score-daily`` in test, ``deploy-many`` to prod with an approval. Before scoring, each circuit's
 data file is cut to its last ``--history-days`` days (default 30): what the daily run reads.
@@ -42,8 +43,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_fleet import make_fleet
-from common import CLI, REPO, finish, timed
+from common import CLI, REPO, finish, timed, write_circuits
 
 QUICK_ARGS = ["--circuits", "4"]  # what bench/run_all.py --quick passes
 # the smoke model (2 epochs) is no forecaster: loosen every check of the gate, as the release test does
@@ -118,7 +118,7 @@ def main() -> int:
     with (contextlib.nullcontext(str(args.keep)) if args.keep else tempfile.TemporaryDirectory()) as tmp:
         root = Path(tmp).resolve()
         root.mkdir(parents=True, exist_ok=True)
-        names = make_fleet(root, args.circuits)
+        names = write_circuits(root, args.circuits)
         os.chdir(root)
         try:
             steps = release(root, names, args.max_parallel, args.history_days, root / "release.log")
