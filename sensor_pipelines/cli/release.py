@@ -201,6 +201,10 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     config = env_config(args)
     workspace = open_workspace(config)
     if workspace.backend == "local":
+        from sensor_pipelines.core.config.schema import CRON
+
+        if not CRON.fullmatch(args.cron):
+            raise UserError(f"CRON {args.cron!r} is not a 5-field cron expression (e.g. '0 6 * * *')")
         root = Path(config.project_root).resolve()
         line = (f"{args.cron} cd {shlex.quote(str(root))} && make score-daily ENV={shlex.quote(args.env)} BACKEND=local "
                 f">> {shlex.quote(str(root / 'build' / 'score-daily.log'))} 2>&1")

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sensor_pipelines.backends.base import Registry, ScheduleSpec, Workspace
-from sensor_pipelines.core.config.schema import RunConfig
+from sensor_pipelines.core.config.schema import CRON, RunConfig
 from sensor_pipelines.core.errors import UserError
 from sensor_pipelines.core.fileio import write_json_atomic
 from sensor_pipelines.monitoring.alerts import utc_now
@@ -41,7 +41,7 @@ def setup_monitors(configs: dict[str, RunConfig], workspace: Workspace, registry
     """One monitor per endpoint with a default deployment; ``configs`` maps circuit -> its config."""
     from azure.ai.ml import Input
 
-    if len(cron.split()) != 5:
+    if not CRON.fullmatch(cron):
         raise UserError(f"cron {cron!r} is not a 5-field cron expression (e.g. '0 7 * * *')")
     endpoints = [e for e in workspace.list_endpoints() if e.default is not None]
     if not endpoints:

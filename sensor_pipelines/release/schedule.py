@@ -10,7 +10,7 @@ schedule is created). Locally, cron runs ``make score-daily`` (see ``make schedu
 from __future__ import annotations
 
 from sensor_pipelines.backends.base import DeploymentSpec, Registry, ScheduleSpec, Workspace
-from sensor_pipelines.core.config.schema import RunConfig
+from sensor_pipelines.core.config.schema import CRON, RunConfig
 from sensor_pipelines.core.errors import UserError
 
 
@@ -26,7 +26,7 @@ def schedule_daily_scoring(config: RunConfig, workspace: Workspace, registry: Re
 
     from sensor_pipelines.release.scoring import deployment_job
 
-    if len(cron.split()) != 5:
+    if not CRON.fullmatch(cron):
         raise UserError(f"cron {cron!r} is not a 5-field cron expression (e.g. '0 6 * * *')")
     names = []
     endpoints = [e for e in workspace.list_endpoints() if e.default is not None]

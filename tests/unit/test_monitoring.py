@@ -281,3 +281,15 @@ def test_prediction_drift_waits_for_half_a_window_of_forecasts(readings, config)
                          model_dir=Path("never-loaded"))
     assert result["prediction_drift"] == {"checked": False,
                                           "reason": "24 forecasts in the window, fewer than 84 (half the window's steps)"}
+
+
+@pytest.mark.parametrize("verb", ["setup-monitors", "schedule"])
+@pytest.mark.parametrize("cron", ["0 7 * * *;rm -rf /", "0 7 * * *\nrm -rf /", "0 7 * * $(id)", "0 7 * *"])
+def test_a_cron_that_could_reach_a_shell_is_refused(project, capsys, verb, cron):
+    """Both print a crontab line locally: only digits, names and * / , - in 5 fields may reach it."""
+    from sensor_pipelines.cli import main
+
+    assert main([verb, "--env", "prod", "--cron", cron, "--config-dir", str(project / "conf"),
+                 "env.backend=local"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "is not a 5-field cron expression" in err, err

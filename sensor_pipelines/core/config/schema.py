@@ -15,6 +15,8 @@ NAME = re.compile(r"^[A-Za-z0-9_]+$")
 ID = re.compile(r"^[A-Za-z0-9]+$")  # plant_id, circuit_id: the circuit name is PLANT_CIRCUIT
 CIRCUIT_NAME = re.compile(r"^[A-Za-z0-9]+_[A-Za-z0-9]+$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# a 5-field cron expression: digits, names (MON, JAN), * / , - only (it is printed into crontab lines)
+CRON = re.compile(r"^[0-9A-Za-z*/,\-]+( [0-9A-Za-z*/,\-]+){4}$")
 SAMPLE_DIR = "data/sample"  # only a missing file here is generated from sample_seed
 
 
