@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
 import warnings
@@ -103,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # MLflow's usage telemetry would post to the internet from a background thread; with that thread
+    # alive the node worker cannot fork warm, and every node of a fan-out re-imports TensorFlow
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     if getattr(args, "overrides_text", ""):
         try:
             args.overrides = [*args.overrides, *shlex.split(args.overrides_text)]

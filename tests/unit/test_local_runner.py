@@ -135,3 +135,33 @@ def test_a_node_dying_in_a_reused_worker_fails_that_node_only(tmp_path, how):
         os.kill(workers.shared_worker(()).pid, 0)  # the worker is still there
     finally:
         workers.close_workers()
+
+
+def test_the_cli_keeps_mlflow_from_starting_a_thread_so_the_worker_forks_warm(tmp_path):
+    """MLflow's telemetry thread would stop a fan-out's node worker from forking warm (each node would
+    import TensorFlow again); pytest and CI variables hide it, so this runs in a clean environment."""
+    import subprocess
+
+    hidden = {"PYTEST_CURRENT_TEST", "GITHUB_ACTIONS", "CI", "CIRCLECI", "GITLAB_CI", "JENKINS_URL", "TRAVIS",
+              "TF_BUILD", "BITBUCKET_BUILD_NUMBER", "CODEBUILD_BUILD_ARN", "BUILDKITE", "TEAMCITY_VERSION",
+              "CLOUD_RUN_EXECUTION", "RUNBOT_HOST_URL", "RUNBOT_BUILD_NAME", "RUNBOT_WORKER_ID",
+              "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK"}
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
+    script = f"""
+import threading
+from types import SimpleNamespace as NS
+from sensor_pipelines import cli
+from sensor_pipelines.backends.local import workers
+cli.build_parser = lambda: NS(parse_args=lambda argv: NS(verbose=False, func=lambda args: 0))  # any verb
+assert cli.main([]) == 0
+import mlflow
+from mlflow.telemetry import get_telemetry_client
+mlflow.set_tracking_uri("sqlite:///{tmp_path}/mlflow.db")
+mlflow.set_experiment("any")  # the call that starts the telemetry consumer thread when it is on
+worker = workers.NodeWorker(())
+print(get_telemetry_client(), threading.active_count(), worker.forked)
+worker.close()
+"""
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-3:] == ["None", "1", "True"]
