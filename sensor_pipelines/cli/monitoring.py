@@ -7,14 +7,13 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from sensor_pipelines.backends.local.workers import NODE_PRELOAD
+from sensor_pipelines.backends.local.workers import CIRCUIT_PRELOAD
 from sensor_pipelines.cli.common import env_config, run_config, write_result
 from sensor_pipelines.cli.console import FanoutDisplay, NodeEcho, echo, print_table
 from sensor_pipelines.core.errors import UserError
 
 # fan-out children fork from a server that imported these: their node worker forks warm, no imports
-MONITOR_PRELOAD = ["sensor_pipelines.cli", "sensor_pipelines.monitoring.monitor", "sensor_pipelines.pipelines.monitoring",
-                   "sensor_pipelines.backends.local.workspace", *NODE_PRELOAD]
+MONITOR_PRELOAD = ["sensor_pipelines.monitoring.monitor", "sensor_pipelines.pipelines.monitoring", *CIRCUIT_PRELOAD]
 MONITOR_RESULTS = "monitor_results.json"
 
 

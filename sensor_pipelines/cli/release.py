@@ -6,14 +6,13 @@ import argparse
 import shlex
 from pathlib import Path
 
-from sensor_pipelines.backends.local.workers import NODE_PRELOAD
+from sensor_pipelines.backends.local.workers import CIRCUIT_PRELOAD
 from sensor_pipelines.cli.common import env_config, run_config, write_result
 from sensor_pipelines.cli.console import FanoutDisplay, NodeEcho, echo, print_table
 from sensor_pipelines.core.errors import UserError
 
 # fan-out children fork from a server that imported these: their node worker forks warm, no imports
-SCORE_PRELOAD = ["sensor_pipelines.cli", "sensor_pipelines.release.scoring", "sensor_pipelines.pipelines.scoring",
-                 "sensor_pipelines.backends.local.workspace", *NODE_PRELOAD]
+SCORE_PRELOAD = ["sensor_pipelines.release.scoring", "sensor_pipelines.pipelines.scoring", *CIRCUIT_PRELOAD]
 DAILY_RESULTS = "score_results.json"
 
 

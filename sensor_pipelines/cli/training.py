@@ -9,13 +9,12 @@ from typing import Any
 
 from sensor_pipelines.cli.common import config_or_none, run_config
 from sensor_pipelines.cli.console import FanoutDisplay, NodeEcho, echo, number, print_table
-from sensor_pipelines.backends.local.workers import NODE_PRELOAD
+from sensor_pipelines.backends.local.workers import CIRCUIT_PRELOAD
 from sensor_pipelines.core.errors import UserError
 
 # what a fan-out child needs, and what its nodes import (TensorFlow, MLflow...): imported once by the
 # fork server, not once per circuit; each circuit process then forks its node worker already warm
-FANOUT_PRELOAD = ["sensor_pipelines.cli", "sensor_pipelines.app.training", "sensor_pipelines.pipelines.training",
-                  "sensor_pipelines.backends.local.workspace", *NODE_PRELOAD]
+FANOUT_PRELOAD = ["sensor_pipelines.app.training", "sensor_pipelines.pipelines.training", *CIRCUIT_PRELOAD]
 
 
 def cmd_train(args: argparse.Namespace) -> int:

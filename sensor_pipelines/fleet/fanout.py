@@ -8,7 +8,8 @@ output goes to a log file next to it.
 The processes are forked from a multiprocessing fork server that has already imported what
 the caller names in ``preload`` (seconds per process otherwise), where the platform has one;
 elsewhere they are spawned. Each child gets the caller's current environment variables and
-working directory.
+working directory, and TensorFlow thread pools sized to its share of the cores unless the
+caller's environment sets them.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def run_many(circuits: list[str], *, child: Child, argv: Callable[[str, Path], l
     out_dir = Path(out_dir)
     (out_dir / "logs").mkdir(parents=True, exist_ok=True)
     context = _process_context(preload, out_dir / "logs" / "forkserver.log")
+    environ = {**thread_settings(max_parallel), **os.environ}  # what the user set wins
     lock = threading.Lock()
 
     def one(circuit: str) -> CircuitResult:
@@ -60,8 +62,7 @@ def run_many(circuits: list[str], *, child: Child, argv: Callable[[str, Path], l
             progress.started(circuit)
         started, start = time.time(), time.monotonic()
         process = context.Process(target=_run_child,
-                                  args=(child, argv(circuit, result_file), str(log_file), dict(os.environ),
-                                        os.getcwd()),
+                                  args=(child, argv(circuit, result_file), str(log_file), environ, os.getcwd()),
                                   name=f"circuit-{circuit}")
         process.start()
         process.join()
@@ -88,6 +89,14 @@ def run_many(circuits: list[str], *, child: Child, argv: Callable[[str, Path], l
     ordered = [results[c] for c in circuits]
     save_results(out_dir, ordered, keep_previous=keep_previous, results_file=results_file)
     return ordered
+
+
+def thread_settings(max_parallel: int) -> dict[str, str]:
+    """TensorFlow's thread pools sized to share the cores among ``max_parallel`` circuits: by default each
+    process sizes them to every core, and two fits on 2 cores then run about a third slower."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = str(max(1, cores // max_parallel))
+    return {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads}
 
 
 def _process_context(preload: Sequence[str], log_file: Path) -> multiprocessing.context.BaseContext:

@@ -80,6 +80,47 @@ def test_runs_in_order_records_status_and_reuses(runner_setup):
     assert [n.status for n in forced.nodes] == ["completed", "completed"]
 
 
+def test_a_warm_worker_imports_the_next_components_while_a_node_runs(runner_setup, request, monkeypatch):
+    """The second node's component file was imported by the worker during the first node (not by the node),
+    unless nodes are new processes."""
+    workspace, source, runner, lines = runner_setup
+    monkeypatch.delitem(sys.modules, "toy_components")  # as in the CLI, whose worker has not imported it yet
+    run = _run(runner, source, "r1")
+    assert run.succeeded, lines
+    warm = request.node.callspec.params["runner_setup"] == "warm worker"
+    expected = "toy_check imported by its worker" if warm else "toy_check imported by this node"
+    assert expected in Path(run.node("check").log).read_text()
+
+
+def test_a_forked_node_logs_each_line_once_as_a_new_process_would(runner_setup):
+    """The runner's process may have a console handler on the root logger (the CLI's); a node forked from it
+    must not inherit it, or every line of the components' own log handler is printed twice."""
+    import logging
+
+    workspace, source, runner, lines = runner_setup
+    console = logging.StreamHandler(sys.stderr)
+    logging.root.addHandler(console)
+    try:
+        run = _run(runner, source, "r1")
+    finally:
+        logging.root.removeHandler(console)
+    assert run.succeeded, lines
+    assert Path(run.node("check").log).read_text().count("toy_check logged") == 1
+
+
+def test_a_component_file_changed_since_the_worker_imported_it_is_imported_again(tmp_path, monkeypatch):
+    path = tmp_path / "some_component.py"
+    path.write_text("# @command_component\n")
+    module = type(sys)("some_component")
+    monkeypatch.setitem(sys.modules, "some_component", module)
+    monkeypatch.setattr(workers, "_components", {"some_component": (path, workers._stamp(path))})
+    workers._drop_changed_components()
+    assert sys.modules["some_component"] is module  # unchanged: kept
+    path.write_text("# @command_component, edited\n")
+    workers._drop_changed_components()
+    assert "some_component" not in sys.modules and workers._components == {}
+
+
 def test_failing_node_stops_downstream_and_keeps_log(runner_setup):
     workspace, source, runner, lines = runner_setup
     result = _run(runner, source, "bad", fail=True)
@@ -165,3 +206,35 @@ worker.close()
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-3:] == ["None", "1", "True"]
+
+
+def test_the_fork_server_preloads_every_component_as_mldesigner_execute_imports_it():
+    """Each project component file, preloaded by a fan-out's fork server (warm_up), is the very module
+    mldesigner's executor then finds for it (no second import), so the mimicry of its import rule holds."""
+    import subprocess
+
+    script = """
+import sys
+from pathlib import Path
+import sensor_pipelines.backends.local.warm_up
+from sensor_pipelines.backends.local import workers
+from mldesigner._component_executor import ComponentExecutor
+for name, (path, _) in sorted(workers._components.items()):
+    preloaded = sys.modules[name]
+    component = getattr(preloaded, name)  # a reload would make a new one
+    executor = ComponentExecutor._collect_component_from_file(py_file=Path(path), component_name=name,
+                                                              from_executor=True, force_reload=True)
+    print(name, sys.modules[name] is preloaded and getattr(preloaded, name) is component
+          and executor._func.__module__ == name)
+from mlflow.utils import requirements_utils
+print("mlflow-package-map", requirements_utils._MODULES_TO_PACKAGES is not None)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr[-2000:]
+    found = dict(line.split() for line in out.stdout.splitlines())
+    assert found.pop("mlflow-package-map") == "True"  # built once, before the circuits are forked
+    components = {p.stem for p in Path(__file__).resolve().parents[2].glob("components_py/*/*.py")
+                  if "@command_component" in p.read_text()}
+    assert set(found) == components and len(components) >= 7
+    assert all(value == "True" for value in found.values()), found

@@ -6,7 +6,10 @@ A node still runs its component's own command line (``mldesigner execute --sourc
 outputs bound to paths, its environment, its working directory and its output in a pipe the
 runner reads into the node's log. Only the process start changes: instead of a new Python
 that imports TensorFlow, Keras, MLflow, mldesigner and azure-ai-ml (seconds per node), the
-child is a ``fork()`` of the worker, which imported them once and never ran anything.
+child is a ``fork()`` of the worker, which imported them once and never ran anything. While a node
+runs, the worker also imports the component files beside the node's own, the way ``mldesigner
+execute`` does, so the pipeline's next nodes find them imported (a file changed on disk since is
+imported again by the node).
 
 Isolation is kept: each node is its own process in its own session (the runner stops its
 process group), a crash, ``os._exit`` or out-of-memory kill ends that child only and reads as
@@ -38,7 +41,7 @@ import sys
 import threading
 import traceback
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO, Optional, Sequence
 
 # what a node of this project's components imports; a worker imports it once, before any fork
 NODE_PRELOAD = (
@@ -48,6 +51,10 @@ NODE_PRELOAD = (
     "azure.ai.ml", "mldesigner", "mldesigner._cli.mldesigner_commands",
     "tensorflow", "keras", "matplotlib.figure", "matplotlib.backends.backend_agg",
 )
+# what every circuit process of a fan-out needs, imported once by its fork server: the CLI, the local
+# workspace, the node libraries, then (warm_up) the component files and one-time lookups
+CIRCUIT_PRELOAD = ("sensor_pipelines.cli", "sensor_pipelines.backends.local.workspace", *NODE_PRELOAD,
+                   "sensor_pipelines.backends.local.warm_up")
 DISABLE_ENV = "SENSOR_PIPELINES_NODE_WORKERS"  # "0": one fresh process per node, as before warm workers
 _MAX_MESSAGE = 1 << 20
 log = logging.getLogger(__name__)
@@ -225,6 +232,7 @@ def _serve(sock: socket.socket) -> int:
                 os._exit(code)
         os.close(fds[0])
         sock.send(json.dumps({"pid": pid}).encode())
+        _preload_component_files(request)  # while the node runs: the next nodes find their component imported
         _, status = os.waitpid(pid, 0)
         sock.send(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode())
 
@@ -237,6 +245,8 @@ def _run_node(request: dict, out_fd: int) -> int:
     stdin = os.open(os.devnull, os.O_RDONLY)
     os.dup2(stdin, 0)
     os.close(stdin)
+    for handler in list(logging.root.handlers):  # the CLI's console handler: a new process has none, and
+        logging.root.removeHandler(handler)  # components' own loggers would print each line twice
     _fresh_std_streams()
     os.chdir(request["cwd"])
     os.environ.clear()
@@ -245,6 +255,7 @@ def _run_node(request: dict, out_fd: int) -> int:
     if Path(argv[0]).name != "mldesigner":
         os.execvpe(argv[0], argv, os.environ)
     _forget_inherited_connections()
+    _drop_changed_components()
     from mldesigner._cli.mldesigner_commands import main
 
     sys.argv = list(argv)
@@ -256,6 +267,64 @@ def _run_node(request: dict, out_fd: int) -> int:
         traceback.print_exc()
         return 1
     return 0
+
+
+# component files the worker imported: module name -> (file, (mtime_ns, size) when imported)
+_components: dict[str, tuple[Path, tuple[int, int]]] = {}
+
+
+def _source_file(request: dict) -> Optional[Path]:
+    """The ``--source`` file of an ``mldesigner execute`` request, absolute."""
+    argv = request["argv"]
+    if Path(argv[0]).name != "mldesigner" or "--source" not in argv[:-1]:
+        return None
+    return Path(request["cwd"], argv[argv.index("--source") + 1]).absolute()
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _preload_component_files(request: dict) -> None:
+    """While a node runs, import the component files beside its source, so that the pipeline's next nodes
+    skip that (half a second each: the decorator inspects the stack)."""
+    source = _source_file(request)
+    if source is not None:
+        preload_component_files(sorted(source.parent.glob("*.py")))
+
+
+def preload_component_files(paths: Sequence[Path]) -> None:
+    """Import component files the way ``mldesigner execute`` imports one (module = the file's stem, its folder
+    on sys.path), once per process; a file that is not a component (a plain script may do things when
+    imported), or whose stem is another module's name, is skipped; one that fails is left to its node."""
+    for path in paths:
+        name = path.stem
+        if name in _components or name in sys.modules or "@command_component" not in path.read_text(errors="replace"):
+            continue
+        folder = str(path.parent)
+        sys.path.insert(0, folder)
+        try:
+            stamp = _stamp(path)
+            importlib.import_module(name)
+            _components[name] = (path, stamp)
+        except (Exception, SystemExit):  # noqa: BLE001 - the node that needs it imports it and reports the error
+            sys.modules.pop(name, None)
+        finally:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(folder)
+
+
+def _drop_changed_components() -> None:
+    """In a node: forget a preloaded component file that changed on disk since, so mldesigner imports it anew."""
+    for name, (path, stamp) in list(_components.items()):
+        try:
+            changed = _stamp(path) != stamp
+        except OSError:
+            changed = True
+        if changed:
+            sys.modules.pop(name, None)
+            del _components[name]
 
 
 def _exit_code(code: object) -> int:
