@@ -38,3 +38,17 @@ def test_thread_settings_the_user_made_win(tmp_path, monkeypatch):
     monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "3")
     results = _run(tmp_path, 1)
     assert all(r["threads"]["TF_NUM_INTRAOP_THREADS"] == "3" for r in results)
+
+
+def test_a_status_the_fork_server_lost_is_read_from_what_the_child_wrote(tmp_path):
+    """255 is what multiprocessing reports when the fork server could not give the child's status: the code
+    the child wrote itself counts then; a child that died before writing it stays 255; other codes stand."""
+    from sensor_pipelines.fleet.fanout import exit_code
+
+    written = tmp_path / "A.exit"
+    assert exit_code(255, written) == 255  # it died before it could write anything
+    written.write_text("0")
+    assert exit_code(255, written) == 0
+    assert exit_code(-9, written) == -9 and exit_code(1, written) == 1
+    results = _run(tmp_path, 2)
+    assert [(tmp_path / "out2/results" / f"{r['circuit']}.exit").read_text() for r in results] == ["0"] * 3
