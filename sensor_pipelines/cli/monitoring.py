@@ -13,7 +13,8 @@ from sensor_pipelines.cli.console import FanoutDisplay, NodeEcho, echo, print_ta
 from sensor_pipelines.core.errors import UserError
 
 # fan-out children fork from a server that imported these: their node worker forks warm, no imports
-MONITOR_PRELOAD = ["sensor_pipelines.monitoring.monitor", "sensor_pipelines.pipelines.monitoring", *CIRCUIT_PRELOAD]
+MONITOR_PRELOAD = ["sensor_pipelines.monitoring.monitor", "sensor_pipelines.pipelines.monitoring",
+                   "sensor_pipelines.core.monitoring_checks", "sensor_pipelines.core.monitoring_report", *CIRCUIT_PRELOAD]
 MONITOR_RESULTS = "monitor_results.json"
 
 
