@@ -58,7 +58,7 @@ def test_promote_pins_environment_components_and_model_in_the_registry(setup):
     env_version = runtime_env.environment_version()
     assert [(c.name, str(c.version)) for c in reg.environments.created] == [(runtime_env.ENVIRONMENT_NAME, env_version)]
     components = reg.components.created
-    assert [(c.name, str(c.version)) for c in components] == [("batch_score", "1.0.1"), ("validate_predictions", "1.0.1")]
+    assert [(c.name, str(c.version)) for c in components] == [("batch_score", "1.0.2"), ("validate_predictions", "1.0.2")]
     for component in components:  # the long form inside a registry: the short azureml:name:version fails there
         assert component.environment == (f"azureml://registries/{REGISTRY}/environments/"
                                          f"{runtime_env.ENVIRONMENT_NAME}/versions/{env_version}")
@@ -70,7 +70,7 @@ def test_promote_pins_environment_components_and_model_in_the_registry(setup):
     assert model.path == ("azureml://subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-sensors/"
                           f"workspaces/mlw-sensors-dev/models/{MODEL}/versions/3")
     assert model.tags["source_version"] == "3" and model.tags["model_hash"] == HASH
-    assert model.tags["scoring_components"] == "batch_score:1.0.1,validate_predictions:1.0.1"
+    assert model.tags["scoring_components"] == "batch_score:1.0.2,validate_predictions:1.0.2"
     assert wire_body(model._to_rest_object())["properties"]["modelType"] == "mlflow_model"
     assert result.model.uri == f"azureml://registries/{REGISTRY}/models/{MODEL}/versions/3"
 
@@ -97,19 +97,19 @@ def test_deploy_score_approve_prod_schedule_and_rollback(setup):
 
     outcome = deploy_circuit(_config("test"), spaces["test"], registry, deployment_job, build_id="321")
     test = clients["test"]
-    assert outcome.endpoint.name == "be-plant1-circ1-test" and outcome.deployment == "v3-bs1-0-1"
+    assert outcome.endpoint.name == "be-plant1-circ1-test" and outcome.deployment == "v3-bs1-0-2"
     (endpoint_body, default_body) = test.batch_endpoints.sent
     assert endpoint_body["properties"]["authMode"] == "aadToken"
-    assert default_body["properties"]["defaults"]["deploymentName"] == "v3-bs1-0-1"
-    assert test.batch_endpoints.get("be-plant1-circ1-test").defaults.deployment_name == "v3-bs1-0-1"
+    assert default_body["properties"]["defaults"]["deploymentName"] == "v3-bs1-0-2"
+    assert test.batch_endpoints.get("be-plant1-circ1-test").defaults.deployment_name == "v3-bs1-0-2"
 
     (component,) = test.components.created  # the pinned pipeline component of the deployment
-    assert (component.name, component.version) == ("batch_scoring_plant1_circ1", "3-1.0.1")
+    assert (component.name, component.version) == ("batch_scoring_plant1_circ1", "3-1.0.2")
     spec = wire_body(component._to_rest_object())["properties"]["componentSpec"]
     assert list(spec["inputs"]) == ["scoring_data"]
-    assert spec["jobs"]["score"]["componentId"] == f"azureml://registries/{REGISTRY}/components/batch_score/versions/1.0.1"
+    assert spec["jobs"]["score"]["componentId"] == f"azureml://registries/{REGISTRY}/components/batch_score/versions/1.0.2"
     assert spec["jobs"]["validate"]["componentId"] == (f"azureml://registries/{REGISTRY}/components/"
-                                                       "validate_predictions/versions/1.0.1")
+                                                       "validate_predictions/versions/1.0.2")
     assert spec["jobs"]["score"]["inputs"]["model"] == {
         "uri": f"azureml://registries/{REGISTRY}/models/{MODEL}/versions/3", "job_input_type": "mlflow_model"}
     assert spec["jobs"]["validate"]["inputs"]["max_value"]["value"] == "500.0"
@@ -117,11 +117,11 @@ def test_deploy_score_approve_prod_schedule_and_rollback(setup):
     (deployment_body,) = test.batch_deployments.sent
     properties = deployment_body["properties"]
     assert properties["deploymentConfiguration"]["deploymentConfigurationType"] == "PipelineComponent"
-    assert properties["deploymentConfiguration"]["componentId"]["assetId"] == "azureml:batch_scoring_plant1_circ1:3-1.0.1"
+    assert properties["deploymentConfiguration"]["componentId"]["assetId"] == "azureml:batch_scoring_plant1_circ1:3-1.0.2"
     assert properties["deploymentConfiguration"]["settings"] == {"default_compute": "cpu-cluster",
                                                                  "continue_on_step_failure": False}
     tags = test.batch_deployments.created[0].tags
-    assert tags["cutoff_date"] == "2025-12-09" and tags["model_version"] == "3" and tags["component_version"] == "1.0.1"
+    assert tags["cutoff_date"] == "2025-12-09" and tags["model_version"] == "3" and tags["component_version"] == "1.0.2"
     model = reg.models.items[(MODEL, "3")]
     assert model.tags["alias_test"] == "true" and model.tags["deployed_test_at"]
 
@@ -132,7 +132,7 @@ def test_deploy_score_approve_prod_schedule_and_rollback(setup):
     scored = score_circuit(_config("test"), spaces["test"], registry, "azureml:PLANT1_CIRC1:2025-12-09")
     assert scored.run.succeeded
     (invoked,) = test.batch_endpoints.invoked
-    assert invoked["deployment"] == "v3-bs1-0-1"
+    assert invoked["deployment"] == "v3-bs1-0-2"
     assert invoked["inputs"]["scoring_data"].path == "azureml:PLANT1_CIRC1:2025-12-09"
     assert reg.models.items[(MODEL, "3")].tags["scored_test_at"]
     with pytest.raises(UserError, match="needs an approval"):
@@ -152,8 +152,8 @@ def test_deploy_score_approve_prod_schedule_and_rollback(setup):
     job = body["action"]["jobDefinition"]
     assert job["inputs"]["scoring_data"]["uri"] == "azureml:PLANT1_CIRC1@latest"
     assert {n: j["componentId"] for n, j in job["jobs"].items()} == {
-        "score": f"azureml://registries/{REGISTRY}/components/batch_score/versions/1.0.1",
-        "validate": f"azureml://registries/{REGISTRY}/components/validate_predictions/versions/1.0.1"}
+        "score": f"azureml://registries/{REGISTRY}/components/batch_score/versions/1.0.2",
+        "validate": f"azureml://registries/{REGISTRY}/components/validate_predictions/versions/1.0.2"}
     assert job["settings"]["default_compute"] == "cpu-cluster" or job.get("computeId") == "cpu-cluster", job.keys()
 
     # rollback: a second deployment in test, then back to the first in one call
@@ -161,9 +161,9 @@ def test_deploy_score_approve_prod_schedule_and_rollback(setup):
         name=MODEL, version="4", type=AssetTypes.MLFLOW_MODEL, path="azureml://jobs/train-y/outputs/trained_model",
         tags={"validated": "true", "model_hash": "ef" * 16, "cutoff_date": "2025-12-10"}))
     promote_circuit(_config("dev"), spaces["dev"], registry)
-    assert deploy_circuit(_config("test"), spaces["test"], registry, deployment_job).deployment == "v4-bs1-0-1"
+    assert deploy_circuit(_config("test"), spaces["test"], registry, deployment_job).deployment == "v4-bs1-0-2"
     back = rollback_circuit(_config("test"), spaces["test"], registry)
-    assert back.deployment == "v3-bs1-0-1"
-    assert test.batch_endpoints.get("be-plant1-circ1-test").defaults.deployment_name == "v3-bs1-0-1"
+    assert back.deployment == "v3-bs1-0-2"
+    assert test.batch_endpoints.get("be-plant1-circ1-test").defaults.deployment_name == "v3-bs1-0-2"
     assert reg.models.items[(MODEL, "3")].tags["alias_test"] == "true"
     assert reg.models.items[(MODEL, "4")].tags["alias_test"] == "false"

@@ -77,10 +77,11 @@ def test_version_check_catches_unbumped_changes(tmp_path, monkeypatch):
     assert catalog.version_problems(record) == []
 
     data = read_json(record)
-    data["evaluate_model"]["code"] = "0" * 64  # the code changed since 1.0.2 was recorded
+    version = data["evaluate_model"]["version"]
+    data["evaluate_model"]["code"] = "0" * 64  # the code changed since this version was recorded
     write_json_atomic(record, data)
     problems = catalog.version_problems(record)
-    assert len(problems) == 1 and problems[0].startswith("evaluate_model 1.0.2: code changed")
+    assert len(problems) == 1 and problems[0].startswith(f"evaluate_model {version}: code changed")
 
     data["evaluate_model"]["version"] = "0.9.0"  # recorded an older version: the current one is a bump
     write_json_atomic(record, data)

@@ -228,6 +228,9 @@ for name, (path, _) in sorted(workers._components.items()):
           and executor._func.__module__ == name)
 from mlflow.utils import requirements_utils
 print("mlflow-package-map", requirements_utils._MODULES_TO_PACKAGES is not None)
+for step in (sensor_pipelines.backends.local.warm_up.import_the_catalog,  # the steps the module ran, unguarded
+             sensor_pipelines.backends.local.warm_up.build_a_pipeline):
+    step()
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                          cwd=Path(__file__).resolve().parents[2])

@@ -252,7 +252,7 @@ def test_azure_monitors_are_job_schedules_of_registered_components(tmp_path):
     assert body["trigger"]["expression"] == "0 7 * * *"
     job = body["action"]["jobDefinition"]
     assert {n: j["componentId"] for n, j in job["jobs"].items()} == {
-        "drift": "azureml:detect_drift:1.0.0", "metrics": "azureml:calculate_metrics:1.0.0"}
+        "drift": "azureml:detect_drift:1.0.1", "metrics": "azureml:calculate_metrics:1.0.1"}
     assert job["inputs"]["reference_data"]["uri"] == "azureml:PLANT1_CIRC1:2025-12-09"
     assert job["inputs"]["production_data"]["uri"] == "azureml:PLANT1_CIRC1@latest"
     assert job["inputs"]["model"]["uri"] == "azureml://registries/reg/models/PLANT1_CIRC1_model/versions/3"

@@ -60,8 +60,9 @@ def forecast_positions(keras_model: Any, spec: FeatureSpec, values: pd.DataFrame
     forecast array (n_origins, horizon)); a window whose inputs hold NaN gets NaN forecasts."""
     windows = make_windows(values, spec, positions, with_targets=False)
     complete = windows.complete
-    windows.past, windows.future, windows.base = (np.nan_to_num(a) for a in (windows.past, windows.future,
-                                                                              windows.base))
+    if not complete.all():  # a window with a gap predicts from zeros; its forecasts are NaN below
+        windows.past, windows.future, windows.base = (np.nan_to_num(a) for a in (windows.past, windows.future,
+                                                                                  windows.base))
     scaled = forecaster.predict(keras_model, windows)
     forecast = unscale_target(scaled, spec)
     forecast[~complete] = np.nan
