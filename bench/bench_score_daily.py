@@ -28,8 +28,8 @@ so on a 2-core machine max_parallel above 2 inflates them.
     python bench/bench_score_daily.py [--circuits 200] [--max-parallel 2] [--history-days 30]
                                       [--keep DIR] [--json PATH]
 
-Long: the 50-circuit run took 36 min on 2 cores (setup 23 min, score-daily 13 min); 200 circuits
-would take about 2.4 h there (setup about 1.5 h).
+Long: the 200-circuit run took 24 min on 2 cores (setup 20 min: training 15 min; score-daily
+3.6 min).
 """
 
 from __future__ import annotations
