@@ -216,7 +216,7 @@ def test_the_fork_server_preloads_every_component_as_mldesigner_execute_imports_
     script = """
 import sys
 from pathlib import Path
-import sensor_pipelines.backends.local.warm_up
+import sensor_pipelines.fleet.warm_up
 from sensor_pipelines.backends.local import workers
 from mldesigner._component_executor import ComponentExecutor
 for name, (path, _) in sorted(workers._components.items()):
@@ -228,8 +228,8 @@ for name, (path, _) in sorted(workers._components.items()):
           and executor._func.__module__ == name)
 from mlflow.utils import requirements_utils
 print("mlflow-package-map", requirements_utils._MODULES_TO_PACKAGES is not None)
-for step in (sensor_pipelines.backends.local.warm_up.import_the_catalog,  # the steps the module ran, unguarded
-             sensor_pipelines.backends.local.warm_up.build_a_pipeline):
+for step in (sensor_pipelines.fleet.warm_up.import_the_catalog,  # the steps the module ran, unguarded
+             sensor_pipelines.fleet.warm_up.build_a_pipeline):
     step()
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,

@@ -51,13 +51,6 @@ NODE_PRELOAD = (
     "azure.ai.ml", "mldesigner", "mldesigner._cli.mldesigner_commands",
     "tensorflow", "keras", "matplotlib.figure", "matplotlib.backends.backend_agg",
 )
-# what every circuit process of a fan-out needs, imported once by its fork server: the CLI, the local
-# workspace, the node libraries, then (warm_up) the component files and one-time lookups
-CIRCUIT_PRELOAD = ("sensor_pipelines.cli", "sensor_pipelines.cli.compose", "hydra.compose", "hydra.initialize",
-                   "sensor_pipelines.backends.local.workspace", "sensor_pipelines.backends.local.registry",
-                   "sensor_pipelines.core.data.snapshot", "sensor_pipelines.core.data.mltable",
-                   "sensor_pipelines.core.scoring", "pyarrow.dataset", "alembic.command", *NODE_PRELOAD,
-                   "sensor_pipelines.backends.local.warm_up")
 DISABLE_ENV = "SENSOR_PIPELINES_NODE_WORKERS"  # "0": one fresh process per node, as before warm workers
 _MAX_MESSAGE = 1 << 20
 log = logging.getLogger(__name__)
