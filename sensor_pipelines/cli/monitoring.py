@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from sensor_pipelines.fleet.fanout import CIRCUIT_PRELOAD
+from sensor_pipelines.fleet.preload import CIRCUIT_PRELOAD
 from sensor_pipelines.cli.common import env_config, run_config, write_result
 from sensor_pipelines.cli.console import FanoutDisplay, NodeEcho, echo, print_table
 from sensor_pipelines.core.errors import UserError

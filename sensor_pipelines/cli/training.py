@@ -9,7 +9,7 @@ from typing import Any
 
 from sensor_pipelines.cli.common import config_or_none, run_config
 from sensor_pipelines.cli.console import FanoutDisplay, NodeEcho, echo, number, print_table
-from sensor_pipelines.fleet.fanout import CIRCUIT_PRELOAD
+from sensor_pipelines.fleet.preload import CIRCUIT_PRELOAD
 from sensor_pipelines.core.errors import UserError
 
 # what a fan-out child needs, and what its nodes import (TensorFlow, MLflow...): imported once by the

@@ -24,18 +24,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
-from sensor_pipelines.backends.local.workers import NODE_PRELOAD
 from sensor_pipelines.core.errors import UserError
 from sensor_pipelines.core.fileio import read_json
 from sensor_pipelines.fleet.results import RESULTS_FILE, CircuitResult, failed_result, save_results
-
-# what every circuit process of a fan-out needs, imported once by its fork server: the CLI, the local
-# workspace, the node libraries, then (warm_up) the component files and one-time lookups
-CIRCUIT_PRELOAD = ("sensor_pipelines.cli", "sensor_pipelines.cli.compose", "hydra.compose", "hydra.initialize",
-                   "sensor_pipelines.backends.local.workspace", "sensor_pipelines.backends.local.registry",
-                   "sensor_pipelines.core.data.snapshot", "sensor_pipelines.core.data.mltable",
-                   "sensor_pipelines.core.scoring", "pyarrow.dataset", "alembic.command", *NODE_PRELOAD,
-                   "sensor_pipelines.fleet.warm_up")
 
 Child = Callable[[Sequence[str]], int]  # an importable function: argv -> exit code
 
