@@ -88,3 +88,29 @@ def test_batches_score_exactly_what_one_pass_would(tmp_path):
     _, _, direct = forecast_positions(_LastValueModel(), spec, values, np.arange(11, 300))
     np.testing.assert_allclose(many["forecast"].to_numpy(), direct.ravel())
     assert many["timestamp"].iloc[-1] == index[-1] + pd.Timedelta(hours=6)
+    for column, value in (("circuit", "P_C"), ("model_version", "3"), ("cutoff_date", "2025-01-01")):
+        assert many[column].dtype != "category" and set(many[column]) == {value}  # plain strings, read back
+
+
+class _ZeroOnNaNModel(_LastValueModel):
+    """Like the Keras model, it has no answer for NaN inputs: it would fail the batch if it saw one."""
+
+    def predict_on_batch(self, inputs):
+        assert not any(np.isnan(x).any() for x in inputs), "NaN reached the model"
+        return super().predict_on_batch(inputs)
+
+
+def test_a_window_with_a_gap_gets_nan_forecasts_and_the_others_are_untouched():
+    from sensor_pipelines.core.forecasting.features import FeatureSpec, regular_frame
+    from sensor_pipelines.core.forecasting.pyfunc import forecast_positions
+
+    index = pd.date_range("2025-01-01", periods=100, freq="h")
+    history = pd.DataFrame({"timestamp": index, "load": np.arange(100) + 50.0, "temp": np.zeros(100)})
+    spec = FeatureSpec("timestamp", "load", ["temp"], "h", lookback=12, horizon=6, use_calendar=False,
+                       mean={"load": 50.0, "temp": 0.0}, std={"load": 7.0, "temp": 1.0})
+    clean = forecast_positions(_ZeroOnNaNModel(), spec, regular_frame(history, spec), np.arange(11, 100))[2]
+    history.loc[50, "temp"] = np.nan  # inside the inputs of origins 50..61
+    forecast = forecast_positions(_ZeroOnNaNModel(), spec, regular_frame(history, spec), np.arange(11, 100))[2]
+    gap = np.isnan(forecast).all(axis=1)
+    assert gap.sum() == 12 and gap[50 - 11] and gap[61 - 11] and not gap[62 - 11]
+    np.testing.assert_allclose(forecast[~gap], clean[~gap])
