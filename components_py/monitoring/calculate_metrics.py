@@ -5,7 +5,7 @@ from mldesigner import Input, Output, command_component
 from components_py import CODE_ROOT, ENVIRONMENT
 
 
-@command_component(name="calculate_metrics", version="1.0.1", environment=ENVIRONMENT, code=CODE_ROOT,
+@command_component(name="calculate_metrics", version="1.0.2", environment=ENVIRONMENT, code=CODE_ROOT,
                    display_name="Calculate monitoring metrics")
 def calculate_metrics(
     circuit_config: Input(type="uri_file", description="Resolved circuit + model config"),

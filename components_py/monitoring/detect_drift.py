@@ -5,7 +5,7 @@ from mldesigner import Input, Output, command_component
 from components_py import CODE_ROOT, ENVIRONMENT
 
 
-@command_component(name="detect_drift", version="1.0.1", environment=ENVIRONMENT, code=CODE_ROOT,
+@command_component(name="detect_drift", version="1.0.2", environment=ENVIRONMENT, code=CODE_ROOT,
                    display_name="Detect drift")
 def detect_drift(
     circuit_config: Input(type="uri_file", description="Resolved circuit + model config"),

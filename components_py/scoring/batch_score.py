@@ -5,7 +5,7 @@ from mldesigner import Input, Output, command_component
 from components_py import CODE_ROOT, ENVIRONMENT
 
 
-@command_component(name="batch_score", version="1.0.2", environment=ENVIRONMENT, code=CODE_ROOT,
+@command_component(name="batch_score", version="1.0.3", environment=ENVIRONMENT, code=CODE_ROOT,
                    display_name="Batch score")
 def batch_score(
     model: Input(type="mlflow_model", description="The registered model version (MLflow pyfunc forecaster)"),

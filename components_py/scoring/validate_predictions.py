@@ -5,7 +5,7 @@ from mldesigner import Input, Output, command_component
 from components_py import CODE_ROOT, ENVIRONMENT
 
 
-@command_component(name="validate_predictions", version="1.0.2", environment=ENVIRONMENT, code=CODE_ROOT,
+@command_component(name="validate_predictions", version="1.0.3", environment=ENVIRONMENT, code=CODE_ROOT,
                    display_name="Validate predictions")
 def validate_predictions(
     forecasts: Input(type="uri_folder", description="batch_score output: forecasts.parquet + summary.json"),

@@ -5,7 +5,7 @@ from mldesigner import Input, Output, command_component
 from components_py import CODE_ROOT, ENVIRONMENT
 
 
-@command_component(name="evaluate_model", version="1.0.3", environment=ENVIRONMENT, code=CODE_ROOT,
+@command_component(name="evaluate_model", version="1.0.4", environment=ENVIRONMENT, code=CODE_ROOT,
                    display_name="Evaluate model")
 def evaluate_model(
     circuit_config: Input(type="uri_file", description="Resolved circuit + model config (thresholds inside)"),

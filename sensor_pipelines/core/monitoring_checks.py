@@ -9,8 +9,8 @@ is compared with what (see :class:`~sensor_pipelines.core.config.schema.Monitori
 - reference: the training data asset's rows of the same season, with per-column limits
   calibrated on the reference's own windows (:func:`monitoring_stats.calibrated_thresholds`);
 - prediction drift (once the window holds forecasts for at least half its steps): the recent
-  forecasts against the forecasts the model makes on its own test
-  windows (recomputed with the model: same model, same windows, same forecasts);
+  forecasts against the forecasts the model made on its own test windows (saved with the model
+  at training; recomputed with the model for a model saved without them);
 - realised error: recent forecasts against the actuals that arrived since, per horizon step and per
   origin day, against the MAE validation measured.
 """
@@ -89,15 +89,21 @@ def production_window(production: pd.DataFrame, timestamp_column: str, window_da
 
 
 def reference_forecasts(model_dir: str | Path, config: CircuitRunConfig, reference: pd.DataFrame) -> pd.DataFrame:
-    """The model's forecasts on its own test windows (origin, timestamp, forecast), recomputed with the model."""
-    import mlflow.pyfunc
+    """The model's forecasts on its own test windows (origin, timestamp, forecast): those training saved with the
+    model, else (a model saved before they were kept) recomputed with the model on the reference data."""
+    from sensor_pipelines.core.forecasting.pyfunc import saved_test_forecasts
 
-    from sensor_pipelines.core.forecasting.training import prepare_training_data
+    predicted = saved_test_forecasts(model_dir)
+    if predicted is None:
+        import mlflow.pyfunc
 
-    data = prepare_training_data(config, reference)
-    origins = data.values.index[data.test]
-    model = mlflow.pyfunc.load_model(str(model_dir))
-    predicted = model.predict(data.values.reset_index(), params={"origins": [ts.isoformat() for ts in origins]})
+        from sensor_pipelines.core.forecasting.training import prepare_training_data
+
+        log.info("%s: the model has no saved test forecasts; recomputing them", config.circuit.name)
+        data = prepare_training_data(config, reference)
+        origins = data.values.index[data.test]
+        model = mlflow.pyfunc.load_model(str(model_dir))
+        predicted = model.predict(data.values.reset_index(), params={"origins": [ts.isoformat() for ts in origins]})
     return predicted[["origin", "timestamp", "forecast"]].sort_values(["origin", "timestamp"]).reset_index(drop=True)
 
 

@@ -1,69 +1,99 @@
 """Self-contained HTML pages of monitoring: one report per circuit and run, one fleet overview.
 
-Plain HTML with the plots embedded as base64 PNG (matplotlib's Agg canvas): a browser opens them
-from disk, no server, no network, no script.
+Plain HTML with the plots drawn as inline SVG: a browser opens them from disk, no server, no
+network, no script. The plots are a few steps and lines, drawn here rather than with
+matplotlib: a matplotlib PNG costs 50-100 ms, an SVG under 1 ms, and a fleet run draws seven
+per circuit plus one per circuit on the overview.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 from html import escape
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:72em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
 th{background:#f3f3f3}.ok{color:#176117;font-weight:bold}.alert{color:#a40000;font-weight:bold}
 .verdict{font-size:1.4em;padding:.5em 1em;border-radius:.3em;display:inline-block}
-.verdict.ok{background:#e5f5e5}.verdict.alert{background:#fbe3e3}img{max-width:100%}"""
+.verdict.ok{background:#e5f5e5}.verdict.alert{background:#fbe3e3}svg{margin:0 .5em .5em 0;font-size:10px}"""
+REFERENCE_COLOR, TARGET_COLOR = "#4c72b0", "#dd8452"
 
 
-def _png(fig) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+def _num(value: float) -> str:
+    return f"{value:.4g}"
 
 
-def _figure(width: float, height: float):
-    from sensor_pipelines.core.forecasting.plots import _figure as figure
+def _svg(width: int, height: int, title: str, body: str) -> str:
+    head = f'<text x="{width / 2:.0f}" y="12" text-anchor="middle" font-weight="bold">{escape(title)}</text>' if title else ""
+    return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="{escape(title or "plot")}">{head}{body}</svg>')
 
-    return figure(width, height)
+
+def _scale(low: float, high: float, out_low: float, out_high: float):
+    span = (high - low) or 1.0
+    return lambda v: out_low + (v - low) / span * (out_high - out_low)
 
 
-def histogram_png(name: str, hist: dict[str, Any], width: float = 4.2, height: float = 2.6) -> str:
-    """Reference vs target distribution (densities on the same bins) as an <img>."""
+def histogram_svg(name: str, hist: dict[str, Any], width: int = 320, height: int = 170) -> str:
+    """Reference vs target distribution (shares of each side on the same bins): the reference filled,
+    the target a line; the bins' range below."""
     if not hist:
         return ""
-    import numpy as np
+    edges = [float(e) for e in hist["edges"]]
+    shares = {}
+    for key in ("reference", "target"):
+        counts = [float(c) for c in hist[key]]
+        total = sum(counts) or 1.0
+        shares[key] = [c / total for c in counts]
+    top = max(max(shares["reference"]), max(shares["target"])) or 1.0
+    x, y = _scale(edges[0], edges[-1], 10, width - 10), _scale(0.0, top, height - 34, 20)
 
-    edges = np.asarray(hist["edges"])
-    fig = _figure(width, height)
-    ax = fig.add_subplot()
-    for key, color in (("reference", "#4c72b0"), ("target", "#dd8452")):
-        counts = np.asarray(hist[key], dtype=float)
-        total = counts.sum() or 1.0
-        ax.stairs(counts / total, edges, label=key, color=color, fill=key == "reference", alpha=0.5 if key == "reference" else 1)
-    ax.set_title(name, fontsize=9)
-    ax.legend(fontsize=7)
-    ax.tick_params(labelsize=7)
-    return _png(fig)
+    def steps(values: Sequence[float]) -> str:
+        points = [f"{x(edges[0]):.1f},{y(0):.1f}"]
+        for i, v in enumerate(values):
+            points += [f"{x(edges[i]):.1f},{y(v):.1f}", f"{x(edges[i + 1]):.1f},{y(v):.1f}"]
+        return " ".join(points + [f"{x(edges[-1]):.1f},{y(0):.1f}"])
+
+    base = height - 34
+    body = (f'<polygon points="{steps(shares["reference"])}" fill="{REFERENCE_COLOR}" fill-opacity="0.45"/>'
+            f'<polyline points="{steps(shares["target"])}" fill="none" stroke="{TARGET_COLOR}" stroke-width="1.5"/>'
+            f'<line x1="10" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#888"/>'
+            f'<text x="10" y="{base + 12}">{_num(edges[0])}</text>'
+            f'<text x="{width - 10}" y="{base + 12}" text-anchor="end">{_num(edges[-1])}</text>'
+            f'<rect x="10" y="{height - 12}" width="9" height="9" fill="{REFERENCE_COLOR}" fill-opacity="0.45"/>'
+            f'<text x="22" y="{height - 4}">reference</text>'
+            f'<line x1="85" y1="{height - 7}" x2="97" y2="{height - 7}" stroke="{TARGET_COLOR}" stroke-width="2"/>'
+            f'<text x="100" y="{height - 4}">target (recent window)</text>')
+    return _svg(width, height, name, body)
 
 
-def trend_png(points: list[tuple[str, float]], reference: Optional[float], width: float = 5.0,
-              height: float = 2.2, title: str = "") -> str:
-    """A small line of values per day, with the reference level dashed."""
-    if not points:
+def trend_svg(points: list[tuple[str, float]], reference: Optional[float], width: int = 420, height: int = 160,
+              title: str = "", labels: bool = True) -> str:
+    """A line of values per day (dots), the reference level dashed; ``labels``: the value range and the
+    first and last day."""
+    values = [float(v) for _, v in points if v is not None]
+    if not values:
         return ""
-    fig = _figure(width, height)
-    ax = fig.add_subplot()
-    ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", markersize=3)
+    levels = values + ([float(reference)] if reference else [])
+    low, high = min(levels), max(levels)
+    pad = (high - low) * 0.1 or abs(high) * 0.1 or 1.0
+    left, bottom = (44, height - 16) if labels else (3, height - 3)
+    x = _scale(0, max(len(values) - 1, 1), left, width - 6)
+    y = _scale(low - pad, high + pad, bottom, 18 if title else 3)
+    line = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
+    body = f'<polyline points="{line}" fill="none" stroke="{REFERENCE_COLOR}" stroke-width="1.5"/>'
+    body += "".join(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2" fill="{REFERENCE_COLOR}"/>'
+                    for i, v in enumerate(values))
     if reference:
-        ax.axhline(reference, color="grey", linestyle="--", linewidth=1)
-    ax.tick_params(axis="x", labelrotation=45, labelsize=6)
-    ax.tick_params(axis="y", labelsize=7)
-    if title:
-        ax.set_title(title, fontsize=9)
-    return _png(fig)
+        body += (f'<line x1="{left}" y1="{y(reference):.1f}" x2="{width - 6}" y2="{y(reference):.1f}" stroke="grey" '
+                 f'stroke-dasharray="4 3"/>')
+    if labels:
+        days = [escape(str(d)) for d, v in points if v is not None]
+        body += (f'<text x="{left - 4}" y="{y(high):.1f}" text-anchor="end">{_num(high)}</text>'
+                 f'<text x="{left - 4}" y="{y(low):.1f}" text-anchor="end">{_num(low)}</text>'
+                 f'<text x="{left}" y="{height - 3}">{days[0]}</text>'
+                 f'<text x="{width - 6}" y="{height - 3}" text-anchor="end">{days[-1]}</text>')
+    return _svg(width, height, title, body)
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -107,7 +137,7 @@ def circuit_report_html(result: dict[str, Any]) -> str:
     parts += ["<h2>Data drift</h2>", _table(["column", "status", "KS statistic", "KS p-value", "PSI",
                                              "share outside reference range", "why"], rows)]
     hists = result.get("histograms", {})
-    parts.append("<div>" + "".join(histogram_png(name, hist) for name, hist in hists.items()) + "</div>")
+    parts.append("<div>" + "".join(histogram_svg(name, hist) for name, hist in hists.items()) + "</div>")
     quality = result.get("quality", {})
     parts.append("<h2>Data quality</h2>")
     if quality.get("passed", True):
@@ -127,7 +157,7 @@ def circuit_report_html(result: dict[str, Any]) -> str:
                      f"KS {_fmt(f.get('ks_statistic'))} (limit {_fmt(limits.get('ks_statistic_min'))}), "
                      f"PSI {_fmt(f.get('psi'))} (limit {_fmt(limits.get('psi_max'))}); {pred.get('n_recent')} recent "
                      f"forecasts against {pred.get('n_reference')} on the model's test windows.</p>")
-        parts.append(histogram_png("forecast", pred.get("histogram", {})))
+        parts.append(histogram_svg("forecast", pred.get("histogram", {})))
     realised = result.get("realised_error", {})
     overall = realised.get("overall", {})
     parts.append("<h2>Realised error</h2>")
@@ -138,7 +168,7 @@ def circuit_report_html(result: dict[str, Any]) -> str:
         parts.append(f"<p>{verdict}: MAE {_fmt(overall.get('mae'))} against {_fmt(realised.get('validated_mae'))} at "
                      f"validation (ratio {_fmt(realised.get('mae_ratio'))}, limit {_fmt(realised.get('max_mae_ratio'))}); "
                      f"RMSE {_fmt(overall.get('rmse'))}, R² {_fmt(overall.get('r2'))} on {overall.get('n')} values.</p>")
-        parts.append(trend_png([(d["day"], d["mae"]) for d in realised.get("daily", [])], realised.get("validated_mae"),
+        parts.append(trend_svg([(d["day"], d["mae"]) for d in realised.get("daily", [])], realised.get("validated_mae"),
                                title="MAE per forecast day (dashed: validated)"))
         parts.append(_table(["step", "n", "MAE", "RMSE", "R²"],
                             [[s["step"], s["n"], _fmt(s.get("mae")), _fmt(s.get("rmse")), _fmt(s.get("r2"))]
@@ -162,7 +192,7 @@ def fleet_overview_html(env: str, rows: list[dict[str, Any]], generated: str) ->
             f'<span class="{"ok" if status == "ok" else "alert"}">{escape(status)}</span>',
             state(r.get("data_drift")), state(r.get("quality")), state(r.get("prediction_drift")),
             f"{_fmt(r.get('realised_mae'))} / {_fmt(r.get('validated_mae'))}",
-            trend_png(r.get("trend", []), r.get("validated_mae"), width=2.4, height=0.9), link])
+            trend_svg(r.get("trend", []), r.get("validated_mae"), width=170, height=44, labels=False), link])
     alerting = sum(r.get("status") not in ("ok",) for r in rows)
     body = (f"<h1>Fleet monitoring: env {escape(env)}</h1><p>{len(rows)} circuits, {alerting} not ok. "
             f"Generated {escape(generated)}.</p>"

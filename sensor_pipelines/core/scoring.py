@@ -15,7 +15,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -61,7 +61,21 @@ def read_scoring_data(path: str | Path) -> pd.DataFrame:
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in (".parquet", ".csv"))
     if not files:
         raise DataError(f"no scoring data in {path}: expected an MLTable folder or parquet/csv files")
-    frames = [pd.read_parquet(f) if f.suffix == ".parquet" else pd.read_csv(f) for f in files]
+    return read_data_files(files)
+
+
+def read_data_files(files: Sequence[str | Path]) -> pd.DataFrame:
+    """Parquet files, then CSV files, as one frame. Parquet files are read and joined as Arrow tables (a column
+    missing from some is null there): several times faster than a pandas frame per file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = [Path(f) for f in files]
+    frames = [pd.read_csv(f) for f in files if f.suffix != ".parquet"]
+    tables = [pq.read_table(f) for f in files if f.suffix == ".parquet"]
+    if tables:
+        frames.insert(0, (pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1
+                          else tables[0]).to_pandas())
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 

@@ -29,17 +29,37 @@ def build_mlflow_package_map() -> None:
     _init_packages_to_modules_map()
 
 
-def build_a_pipeline() -> None:
-    """azure-ai-ml sets its pipeline builder up on the first DSL pipeline a process builds (half a second)."""
+def remember_mlflow_schema_head() -> None:
+    """MLflow finds its newest database schema revision (alembic reads every migration script) each time it
+    opens a SQLite store, twice per circuit; the answer only changes with the MLflow install. A private
+    helper of MLflow's, cached here."""
+    import functools
+
+    from mlflow.store.db import utils
+
+    if not hasattr(utils._get_latest_schema_revision, "cache_info"):
+        utils._get_latest_schema_revision = functools.cache(utils._get_latest_schema_revision)
+    utils._get_latest_schema_revision()
+
+
+def build_the_pipelines() -> None:
+    """azure-ai-ml sets a pipeline's builder up on the first build in a process (0.03-0.5 s): one of each."""
     from azure.ai.ml import Input
 
+    from sensor_pipelines.pipelines.monitoring import monitoring
     from sensor_pipelines.pipelines.scoring import pinned_batch_scoring
+    from sensor_pipelines.pipelines.training import single_circuit_training
 
+    folder = lambda kind: Input(type=kind, path="warm-up")  # noqa: E731
     pinned_batch_scoring(model_uri="warm-up", circuit="warm-up", model_name="warm-up", model_version="1",
-                         cutoff_date="2000-01-01", horizon=1, frequency="h")(
-        scoring_data=Input(type="uri_folder", path="warm-up"))
+                         cutoff_date="2000-01-01", horizon=1, frequency="h")(scoring_data=folder("uri_folder"))
+    single_circuit_training(circuit_config=folder("uri_file"), training_data=folder("mltable"),
+                            data_asset_name="warm-up", data_asset_version="2000-01-01")
+    monitoring(circuit_config=folder("uri_file"), monitor_settings=folder("uri_file"), model=folder("mlflow_model"),
+               reference_data=folder("mltable"), production_data=folder("uri_folder"), forecasts=folder("uri_folder"))
 
 
-for step in (import_component_files, import_the_catalog, build_mlflow_package_map, build_a_pipeline):
+for step in (import_component_files, import_the_catalog, build_mlflow_package_map, remember_mlflow_schema_head,
+             build_the_pipelines):
     with contextlib.suppress(Exception):  # each only saves time: a circuit does it itself when it failed here
         step()

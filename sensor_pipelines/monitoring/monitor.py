@@ -77,23 +77,18 @@ def scored_window(config: RunConfig, endpoint: Endpoint, folder: Path) -> tuple[
     """Gather what the endpoint scored (inputs, forecasts) into ``folder``; returns the folders and the last day."""
     import pandas as pd
 
-    from sensor_pipelines.core.scoring import read_scoring_data
+    from sensor_pipelines.core.scoring import read_data_files
 
     scores = [s for s in endpoint.scores if s.get("status") == "completed" and s.get("input")]
     if not scores:
         raise UserError(f"endpoint {endpoint.name} has scored nothing yet: run `make score-daily` (or `make score "
                         f"CIRCUIT={endpoint.circuit}`) first")
     ts = config.circuit.data.timestamp_column
-    inputs, forecasts = [], []
-    for score in scores:
-        try:
-            inputs.append(read_scoring_data(score["input"]))
-        except (OSError, UserError, ValueError) as exc:
-            raise UserError(f"scored input of run {score.get('run_id')} cannot be read ({type(exc).__name__}): "
-                            f"{score['input']}") from None
-        if score.get("forecasts") and Path(score["forecasts"]).is_file():
-            forecasts.append(pd.read_parquet(score["forecasts"]))
-    production = pd.concat(inputs, ignore_index=True)
+    try:  # one file per scoring run (score-daily's): read them in one go
+        production = read_data_files([s["input"] for s in scores])
+    except (OSError, UserError, ValueError, TypeError):  # a run's input is a folder, or unreadable: which one
+        production = pd.concat([_scored_input(s) for s in scores], ignore_index=True)
+    forecasts = [s["forecasts"] for s in scores if s.get("forecasts") and Path(s["forecasts"]).is_file()]
     if ts in production.columns:
         production[ts] = pd.to_datetime(production[ts], errors="coerce")
         production = production.dropna(subset=[ts]).drop_duplicates(ts, keep="last").sort_values(ts)
@@ -104,8 +99,18 @@ def scored_window(config: RunConfig, endpoint: Endpoint, folder: Path) -> tuple[
     if forecasts:
         forecasts_dir = folder / "forecasts"
         forecasts_dir.mkdir(parents=True, exist_ok=True)
-        pd.concat(forecasts, ignore_index=True).to_parquet(forecasts_dir / "forecasts.parquet", index=False)
+        read_data_files(forecasts).to_parquet(forecasts_dir / "forecasts.parquet", index=False)
     return folder / "production", forecasts_dir, last
+
+
+def _scored_input(score: dict[str, Any]) -> "pd.DataFrame":
+    from sensor_pipelines.core.scoring import read_scoring_data
+
+    try:
+        return read_scoring_data(score["input"])
+    except (OSError, UserError, ValueError) as exc:
+        raise UserError(f"scored input of run {score.get('run_id')} cannot be read ({type(exc).__name__}): "
+                        f"{score['input']}") from None
 
 
 def monitoring_job(config: RunConfig, folder: Path, *, model_uri: str, reference: Any, production: Any,

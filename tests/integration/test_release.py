@@ -16,6 +16,8 @@ import yaml
 
 from sensor_pipelines.cli import main
 from sensor_pipelines.core.fileio import read_json
+from sensor_pipelines.release.names import deployment_name
+from tests.component_versions import VERSION
 
 pytestmark = pytest.mark.slow
 
@@ -96,8 +98,8 @@ def test_release_end_to_end(project, capsys, monkeypatch):
     promoted = registry.get_model_version("PLANT1_CIRC1_model", "1")
     assert promoted.tags["source_version"] == "1" and len(promoted.tags["model_hash"]) == 32
     assert promoted.tags["cutoff_date"] == "2025-12-09" and promoted.tags["validated"] == "true"
-    assert promoted.tags["scoring_components"] == "batch_score:1.0.2,validate_predictions:1.0.2"
-    assert (project / ".mlops/registry/components/batch_score/1.0.2/component.json").is_file()
+    assert promoted.tags["scoring_components"] == f"batch_score:{VERSION['batch_score']},validate_predictions:{VERSION['validate_predictions']}"
+    assert (project / ".mlops/registry/components/batch_score" / VERSION["batch_score"] / "component.json").is_file()
 
     # a changed artifact under an existing version is refused
     artifact = Path(source.get_model_version_download_uri("PLANT1_CIRC1_model", "1").removeprefix("file://"))
@@ -147,11 +149,11 @@ def test_release_end_to_end(project, capsys, monkeypatch):
         assert version.tags["approved_by"] == "alice" and version.tags["build_id"] == "77"
         endpoint = read_json(project / f".mlops/prod/endpoints/be-{circuit.lower().replace('_', '-')}-prod.json")
         deployment = endpoint["deployments"][endpoint["default_deployment"]]
-        assert endpoint["default_deployment"] == "v1-bs1-0-2"
+        assert endpoint["default_deployment"] == deployment_name("1", VERSION["batch_score"])
         cutoff = yaml.safe_load((project / f"conf/circuit/{circuit}.yaml").read_text())["cutoff_date"]
         assert deployment["tags"]["cutoff_date"] == cutoff and deployment["tags"]["approved_by"] == "alice"
-        assert deployment["tags"]["model_version"] == "1" and deployment["tags"]["component_version"] == "1.0.2"
-        assert deployment["components"] == {"batch_score": "1.0.2", "validate_predictions": "1.0.2"}
+        assert deployment["tags"]["model_version"] == "1" and deployment["tags"]["component_version"] == VERSION["batch_score"]
+        assert deployment["components"] == {n: VERSION[n] for n in ("batch_score", "validate_predictions")}
 
     # daily scoring in prod: every circuit with a deployment, a summary table
     assert main(["score-daily", "--env", "prod", "--config-dir", str(project / "conf"), "--out-dir",
@@ -177,7 +179,7 @@ def test_release_end_to_end(project, capsys, monkeypatch):
     assert test_alias.tags["source_version"] == str(v2.version)
     assert _cli(project, "rollback", "--circuit", "PLANT1_CIRC1", env="test") == 0
     endpoint = read_json(project / ".mlops/test/endpoints/be-plant1-circ1-test.json")
-    assert endpoint["default_deployment"] == "v1-bs1-0-2"
+    assert endpoint["default_deployment"] == deployment_name("1", VERSION["batch_score"])
     assert endpoint["history"][-1]["action"] == "rollback"
     assert registry.get_model_version_by_alias("PLANT1_CIRC1_model", "test").tags["source_version"] == "1"
 

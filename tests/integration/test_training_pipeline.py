@@ -13,6 +13,7 @@ import yaml
 from sensor_pipelines.cli import main
 from sensor_pipelines.core.data.mltable import read_mltable
 from sensor_pipelines.core.fileio import read_json
+from tests.component_versions import VERSION
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +63,7 @@ def test_train_register_reuse_and_retrain(project, capsys, monkeypatch):
     assert version.tags["cutoff_date"] == "2025-12-09"
     assert version.tags["data_asset_name"] == "PLANT1_CIRC1"
     assert version.tags["data_asset_version"] == "2025-12-09"
-    assert version.tags["component_version"] == "1.0.3"
+    assert version.tags["component_version"] == VERSION["train_lstm_model"]
     assert version.tags["build_id"] == "4711"
     assert version.tags["validated"] in ("true", "false")
     run = _last_run(project)

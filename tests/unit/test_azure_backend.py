@@ -19,6 +19,7 @@ from sensor_pipelines.core.config.schema import AzureSettings, EnvConfig
 from sensor_pipelines.core.data.mltable import read_mltable
 from sensor_pipelines.core.data.snapshot import content_hash
 from sensor_pipelines.core.errors import AssetConflictError, UserError
+from tests.component_versions import VERSION
 from tests.fakes.azure_ml import FakeMLClient
 
 REPO = Path(__file__).resolve().parents[2]
@@ -218,20 +219,20 @@ def test_environment_registered_once_and_again_when_its_spec_changes(ws, fake, t
 
 def test_components_registered_once_at_their_pinned_versions(ws, fake):
     components = _training_components()
-    fingerprint = {"version": "1.0.3", "interface": "i1", "code": "c1"}
+    fingerprint = {"version": VERSION["train_lstm_model"], "interface": "i1", "code": "c1"}
     for component in components:
         registered, created = ws.ensure_component(component, fingerprint)
         assert created and (registered.name, registered.version) == (component.name, component.version)
-    assert [(c.name, c.version) for c in fake.components.created] == [(n, "1.0.3") for n in TRAINING]
+    assert [(c.name, c.version) for c in fake.components.created] == [(n, VERSION[n]) for n in TRAINING]
     assert all(c.tags["fingerprint_code"] == "c1" for c in fake.components.created)
     assert "fingerprint_code" not in (components[0].tags or {})  # the shared component is untouched
     for component in components:
         assert ws.ensure_component(component, fingerprint)[1] is False
     assert len(fake.components.created) == 3
 
-    with pytest.raises(AssetConflictError, match="train_lstm_model:1.0.3 .* other code; bump its version"):
+    with pytest.raises(AssetConflictError, match=f"train_lstm_model:{VERSION['train_lstm_model']} .* other code; bump its version"):
         ws.ensure_component(components[0], {**fingerprint, "code": "c2"})
-    fake.components.items[("evaluate_model", "1.0.3")].environment = (
+    fake.components.items[("evaluate_model", VERSION["evaluate_model"])].environment = (
         "azureml:/subscriptions/s/resourceGroups/r/providers/Microsoft.MachineLearningServices/workspaces/w/"
         "environments/sensor-forecasting-env/versions/000000000000")
     with pytest.raises(AssetConflictError, match="environment sensor-forecasting-env:000000000000"):
@@ -263,11 +264,10 @@ def test_run_pipeline_submits_the_job_bound_to_registered_components(ws, fake, t
     assert props["inputs"]["training_data"] == {"uri": f"azureml:{ASSET}:{CUTOFF}", "jobInputType": "mltable"}
     assert props["inputs"]["data_asset_version"]["value"] == CUTOFF
     assert {name: node["componentId"] for name, node in props["jobs"].items()} == {
-        "train": "azureml:train_lstm_model:1.0.3",
-        "evaluate": "azureml:evaluate_model:1.0.3",
-        "register": "azureml:register_model:1.0.3",
-    }
-    assert submitted._to_dict()["jobs"]["train"]["component"] == "azureml:train_lstm_model:1.0.3"
+        node: f"azureml:{name}:{VERSION[name]}" for node, name in (("train", "train_lstm_model"),
+                                                                   ("evaluate", "evaluate_model"),
+                                                                   ("register", "register_model"))}
+    assert submitted._to_dict()["jobs"]["train"]["component"] == f"azureml:train_lstm_model:{VERSION['train_lstm_model']}"
 
     assert fake.jobs.streamed == [submitted.name]
     assert run.status == "completed" and run.succeeded and not run.reused_all and run.failed_node is None
@@ -308,8 +308,8 @@ def test_azure_ai_ml_resolves_the_bound_job_to_registered_versions(ws, fake):
     props = wire_body(job._to_rest_object())["properties"]
     scope = "/subscriptions/sub-id/resourceGroups/rg-sensors/providers/Microsoft.MachineLearningServices/workspaces/" \
             "mlw-sensors-dev"
-    assert props["jobs"]["train"]["componentId"] == f"{scope}/components/train_lstm_model/versions/1.0.3"
-    assert props["jobs"]["register"]["componentId"] == f"{scope}/components/register_model/versions/1.0.3"
+    assert props["jobs"]["train"]["componentId"] == f"{scope}/components/train_lstm_model/versions/{VERSION['train_lstm_model']}"
+    assert props["jobs"]["register"]["componentId"] == f"{scope}/components/register_model/versions/{VERSION['register_model']}"
     assert props["inputs"]["training_data"]["uri"] == f"{scope}/data/{ASSET}/versions/{CUTOFF}"
     assert props["settings"]["default_compute"] == f"{scope}/computes/cpu-cluster"
 
@@ -327,7 +327,7 @@ def test_failed_job_is_a_failed_result_not_an_exception(ws, fake, tmp_path):
 def test_unregistered_component_stops_the_run_before_submission(ws, fake, tmp_path):
     ws.register_data_asset(ASSET, CUTOFF, _frame(), {})
     ws.ensure_environment()
-    with pytest.raises(UserError, match=r"train_lstm_model:1.0.3 is not registered .*`make register ENV=dev`"):
+    with pytest.raises(UserError, match=rf"train_lstm_model:{VERSION['train_lstm_model']} is not registered .*`make register ENV=dev`"):
         ws.run_pipeline(_training_job(ws, tmp_path), run_id="train-PLANT1-CIRC1-123-x", tags={})
     assert fake.jobs.submitted == []
 

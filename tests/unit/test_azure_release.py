@@ -20,15 +20,19 @@ from sensor_pipelines.core import runtime_env
 from sensor_pipelines.core.config.schema import AzureSettings
 from sensor_pipelines.core.errors import AssetConflictError, UserError
 from sensor_pipelines.release.deployment import deploy_circuit, rollback_circuit
+from sensor_pipelines.release.names import deployment_name
 from sensor_pipelines.release.promotion import promote_circuit
 from sensor_pipelines.release.schedule import schedule_daily_scoring
 from sensor_pipelines.release.scoring import deployment_job, score_circuit
 from tests.fakes.azure_ml import FakeMLClient, wire_body, with_release_operations
+from tests.component_versions import VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = "sensors-registry"
 MODEL = "PLANT1_CIRC1_model"
 HASH = "ab" * 16
+SCORING = VERSION["batch_score"]  # validate_predictions has the same
+V3 = deployment_name("3", SCORING)  # model version 3 with these components
 
 
 def _config(env: str):
@@ -58,7 +62,7 @@ def test_promote_pins_environment_components_and_model_in_the_registry(setup):
     env_version = runtime_env.environment_version()
     assert [(c.name, str(c.version)) for c in reg.environments.created] == [(runtime_env.ENVIRONMENT_NAME, env_version)]
     components = reg.components.created
-    assert [(c.name, str(c.version)) for c in components] == [("batch_score", "1.0.2"), ("validate_predictions", "1.0.2")]
+    assert [(c.name, str(c.version)) for c in components] == [(n, VERSION[n]) for n in ("batch_score", "validate_predictions")]
     for component in components:  # the long form inside a registry: the short azureml:name:version fails there
         assert component.environment == (f"azureml://registries/{REGISTRY}/environments/"
                                          f"{runtime_env.ENVIRONMENT_NAME}/versions/{env_version}")
@@ -70,7 +74,7 @@ def test_promote_pins_environment_components_and_model_in_the_registry(setup):
     assert model.path == ("azureml://subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-sensors/"
                           f"workspaces/mlw-sensors-dev/models/{MODEL}/versions/3")
     assert model.tags["source_version"] == "3" and model.tags["model_hash"] == HASH
-    assert model.tags["scoring_components"] == "batch_score:1.0.2,validate_predictions:1.0.2"
+    assert model.tags["scoring_components"] == f"batch_score:{VERSION['batch_score']},validate_predictions:{VERSION['validate_predictions']}"
     assert wire_body(model._to_rest_object())["properties"]["modelType"] == "mlflow_model"
     assert result.model.uri == f"azureml://registries/{REGISTRY}/models/{MODEL}/versions/3"
 
@@ -97,19 +101,19 @@ def test_deploy_score_approve_prod_schedule_and_rollback(setup):
 
     outcome = deploy_circuit(_config("test"), spaces["test"], registry, deployment_job, build_id="321")
     test = clients["test"]
-    assert outcome.endpoint.name == "be-plant1-circ1-test" and outcome.deployment == "v3-bs1-0-2"
+    assert outcome.endpoint.name == "be-plant1-circ1-test" and outcome.deployment == V3
     (endpoint_body, default_body) = test.batch_endpoints.sent
     assert endpoint_body["properties"]["authMode"] == "aadToken"
-    assert default_body["properties"]["defaults"]["deploymentName"] == "v3-bs1-0-2"
-    assert test.batch_endpoints.get("be-plant1-circ1-test").defaults.deployment_name == "v3-bs1-0-2"
+    assert default_body["properties"]["defaults"]["deploymentName"] == V3
+    assert test.batch_endpoints.get("be-plant1-circ1-test").defaults.deployment_name == V3
 
     (component,) = test.components.created  # the pinned pipeline component of the deployment
-    assert (component.name, component.version) == ("batch_scoring_plant1_circ1", "3-1.0.2")
+    assert (component.name, component.version) == ("batch_scoring_plant1_circ1", f"3-{SCORING}")
     spec = wire_body(component._to_rest_object())["properties"]["componentSpec"]
     assert list(spec["inputs"]) == ["scoring_data"]
-    assert spec["jobs"]["score"]["componentId"] == f"azureml://registries/{REGISTRY}/components/batch_score/versions/1.0.2"
+    assert spec["jobs"]["score"]["componentId"] == f"azureml://registries/{REGISTRY}/components/batch_score/versions/{SCORING}"
     assert spec["jobs"]["validate"]["componentId"] == (f"azureml://registries/{REGISTRY}/components/"
-                                                       "validate_predictions/versions/1.0.2")
+                                                       f"validate_predictions/versions/{SCORING}")
     assert spec["jobs"]["score"]["inputs"]["model"] == {
         "uri": f"azureml://registries/{REGISTRY}/models/{MODEL}/versions/3", "job_input_type": "mlflow_model"}
     assert spec["jobs"]["validate"]["inputs"]["max_value"]["value"] == "500.0"
@@ -117,11 +121,11 @@ def test_deploy_score_approve_prod_schedule_and_rollback(setup):
     (deployment_body,) = test.batch_deployments.sent
     properties = deployment_body["properties"]
     assert properties["deploymentConfiguration"]["deploymentConfigurationType"] == "PipelineComponent"
-    assert properties["deploymentConfiguration"]["componentId"]["assetId"] == "azureml:batch_scoring_plant1_circ1:3-1.0.2"
+    assert properties["deploymentConfiguration"]["componentId"]["assetId"] == f"azureml:batch_scoring_plant1_circ1:3-{SCORING}"
     assert properties["deploymentConfiguration"]["settings"] == {"default_compute": "cpu-cluster",
                                                                  "continue_on_step_failure": False}
     tags = test.batch_deployments.created[0].tags
-    assert tags["cutoff_date"] == "2025-12-09" and tags["model_version"] == "3" and tags["component_version"] == "1.0.2"
+    assert tags["cutoff_date"] == "2025-12-09" and tags["model_version"] == "3" and tags["component_version"] == SCORING
     model = reg.models.items[(MODEL, "3")]
     assert model.tags["alias_test"] == "true" and model.tags["deployed_test_at"]
 
@@ -132,7 +136,7 @@ def test_deploy_score_approve_prod_schedule_and_rollback(setup):
     scored = score_circuit(_config("test"), spaces["test"], registry, "azureml:PLANT1_CIRC1:2025-12-09")
     assert scored.run.succeeded
     (invoked,) = test.batch_endpoints.invoked
-    assert invoked["deployment"] == "v3-bs1-0-2"
+    assert invoked["deployment"] == V3
     assert invoked["inputs"]["scoring_data"].path == "azureml:PLANT1_CIRC1:2025-12-09"
     assert reg.models.items[(MODEL, "3")].tags["scored_test_at"]
     with pytest.raises(UserError, match="needs an approval"):
@@ -152,8 +156,8 @@ def test_deploy_score_approve_prod_schedule_and_rollback(setup):
     job = body["action"]["jobDefinition"]
     assert job["inputs"]["scoring_data"]["uri"] == "azureml:PLANT1_CIRC1@latest"
     assert {n: j["componentId"] for n, j in job["jobs"].items()} == {
-        "score": f"azureml://registries/{REGISTRY}/components/batch_score/versions/1.0.2",
-        "validate": f"azureml://registries/{REGISTRY}/components/validate_predictions/versions/1.0.2"}
+        "score": f"azureml://registries/{REGISTRY}/components/batch_score/versions/{SCORING}",
+        "validate": f"azureml://registries/{REGISTRY}/components/validate_predictions/versions/{SCORING}"}
     assert job["settings"]["default_compute"] == "cpu-cluster" or job.get("computeId") == "cpu-cluster", job.keys()
 
     # rollback: a second deployment in test, then back to the first in one call
@@ -161,9 +165,9 @@ def test_deploy_score_approve_prod_schedule_and_rollback(setup):
         name=MODEL, version="4", type=AssetTypes.MLFLOW_MODEL, path="azureml://jobs/train-y/outputs/trained_model",
         tags={"validated": "true", "model_hash": "ef" * 16, "cutoff_date": "2025-12-10"}))
     promote_circuit(_config("dev"), spaces["dev"], registry)
-    assert deploy_circuit(_config("test"), spaces["test"], registry, deployment_job).deployment == "v4-bs1-0-2"
+    assert deploy_circuit(_config("test"), spaces["test"], registry, deployment_job).deployment == deployment_name("4", SCORING)
     back = rollback_circuit(_config("test"), spaces["test"], registry)
-    assert back.deployment == "v3-bs1-0-2"
-    assert test.batch_endpoints.get("be-plant1-circ1-test").defaults.deployment_name == "v3-bs1-0-2"
+    assert back.deployment == V3
+    assert test.batch_endpoints.get("be-plant1-circ1-test").defaults.deployment_name == V3
     assert reg.models.items[(MODEL, "3")].tags["alias_test"] == "true"
     assert reg.models.items[(MODEL, "4")].tags["alias_test"] == "false"

@@ -188,6 +188,46 @@ def test_saved_model_loads_and_predicts_in_a_fresh_process(trained):
     np.testing.assert_allclose(forecast, expected, atol=1e-5)
 
 
+def _test_forecasts_agree(model_dir: Path, config, frame) -> None:
+    """The forecasts saved with the model are what the loaded model forecasts on its test windows."""
+    import mlflow.pyfunc
+
+    from sensor_pipelines.core.forecasting.pyfunc import saved_test_forecasts
+
+    saved = saved_test_forecasts(model_dir)
+    data = prepare_training_data(config, frame)
+    origins = data.values.index[data.test]
+    assert saved is not None and list(saved.columns) == ["origin", "timestamp", "forecast"]
+    assert len(saved) == len(origins) * data.spec.horizon and saved["origin"].unique().tolist() == origins.tolist()
+    loaded = mlflow.pyfunc.load_model(str(model_dir)).predict(
+        frame, params={"origins": [ts.isoformat() for ts in origins]})
+    pd.testing.assert_frame_equal(saved[["origin", "timestamp"]], loaded[["origin", "timestamp"]], check_dtype=False)
+    np.testing.assert_allclose(saved["forecast"], loaded["forecast"], rtol=1e-5, atol=1e-6)
+
+
+def test_the_model_keeps_its_test_forecasts_for_monitoring(trained):
+    _test_forecasts_agree(trained["root"] / "model", trained["config"], trained["frame"])
+
+
+def test_monitoring_reads_the_saved_test_forecasts_and_recomputes_them_for_an_older_model(trained, tmp_path,
+                                                                                          monkeypatch):
+    import shutil
+
+    import mlflow.pyfunc
+
+    from sensor_pipelines.core.forecasting.pyfunc import TEST_FORECASTS_FILE
+    from sensor_pipelines.core.monitoring_checks import reference_forecasts
+
+    older = shutil.copytree(trained["root"] / "model", tmp_path / "older")
+    (older / "artifacts" / TEST_FORECASTS_FILE).unlink()
+    load_model = mlflow.pyfunc.load_model
+    monkeypatch.setattr(mlflow.pyfunc, "load_model", lambda *a, **k: pytest.fail("loaded the model"))
+    saved = reference_forecasts(trained["root"] / "model", trained["config"], trained["frame"])
+    monkeypatch.setattr(mlflow.pyfunc, "load_model", load_model)
+    recomputed = reference_forecasts(older, trained["config"], trained["frame"])
+    pd.testing.assert_frame_equal(saved, recomputed, check_dtype=False, rtol=1e-5, atol=1e-6)
+
+
 def test_a_non_empty_model_folder_is_refused(trained, tmp_path):
     (tmp_path / "model").mkdir()
     (tmp_path / "model/old.txt").write_text("x")
@@ -216,6 +256,7 @@ def test_refit_serves_the_mean_and_the_metrics_describe_the_member_that_never_sa
     served_forecast = pyfunc.predict(frame, params={"origins": [str(data.values.index[data.test[0]])]})
     np.testing.assert_allclose(served_forecast["forecast"].to_numpy(),
                                unscale_target(served.predict(windows.inputs, verbose=0), data.spec)[0], rtol=1e-4)
+    _test_forecasts_agree(tmp_path / "model", config, frame)  # the served mean's, not the member's
     recomputed = evaluate_saved_model(config, frame, tmp_path / "model")
     reused = evaluate_saved_model(config, frame, tmp_path / "model", tmp_path / "metrics")
     for metrics in (recomputed, reused):

@@ -227,9 +227,12 @@ for name, (path, _) in sorted(workers._components.items()):
     print(name, sys.modules[name] is preloaded and getattr(preloaded, name) is component
           and executor._func.__module__ == name)
 from mlflow.utils import requirements_utils
+from mlflow.store.db import utils
 print("mlflow-package-map", requirements_utils._MODULES_TO_PACKAGES is not None)
+print("mlflow-schema-head", utils._get_latest_schema_revision.cache_info().currsize)
 for step in (sensor_pipelines.fleet.warm_up.import_the_catalog,  # the steps the module ran, unguarded
-             sensor_pipelines.fleet.warm_up.build_a_pipeline):
+             sensor_pipelines.fleet.warm_up.remember_mlflow_schema_head,
+             sensor_pipelines.fleet.warm_up.build_the_pipelines):
     step()
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
@@ -237,6 +240,7 @@ for step in (sensor_pipelines.fleet.warm_up.import_the_catalog,  # the steps the
     assert out.returncode == 0, out.stderr[-2000:]
     found = dict(line.split() for line in out.stdout.splitlines())
     assert found.pop("mlflow-package-map") == "True"  # built once, before the circuits are forked
+    assert found.pop("mlflow-schema-head") == "1"
     components = {p.stem for p in Path(__file__).resolve().parents[2].glob("components_py/*/*.py")
                   if "@command_component" in p.read_text()}
     assert set(found) == components and len(components) >= 7

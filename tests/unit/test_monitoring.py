@@ -20,6 +20,7 @@ from sensor_pipelines.core.monitoring_checks import check_drift, production_wind
 from sensor_pipelines.core.monitoring_report import circuit_report_html, fleet_overview_html
 from sensor_pipelines.core.monitoring_stats import DriftThresholds, calibrated_thresholds, seasonal_reference
 from sensor_pipelines.monitoring.alerts import AlertBook
+from tests.component_versions import VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 CUTOFF = pd.Timestamp("2025-12-10")
@@ -195,12 +196,40 @@ def test_reports_are_self_contained_and_escape_what_they_show(readings, config):
     result = summarise(drift, config.circuit_run, MonitoringSettings(), production, None, validated_mae=None,
                        model_version="<script>x</script>")
     html = circuit_report_html(result)
-    assert "data:image/png;base64," in html and "<script>x" not in html and "&lt;script&gt;" in html
-    assert "http://" not in html and "https://" not in html and "src=\"data:" in html
+    assert "<script>x" not in html and "&lt;script&gt;" in html
+    assert "http://" not in html and "https://" not in html and "src=" not in html
+    plots = _svgs(html)  # one distribution per compared column, each well-formed
+    assert len(plots) == len(result["histograms"]) >= 4
+    assert all(p.find("polygon") is not None and p.find("polyline") is not None for p in plots)
     page = fleet_overview_html("prod", [{"circuit": "C1", "status": "alert", "report": "../runs/r/report.html",
                                          "trend": [("2025-12-01", 1.0), ("2025-12-02", 2.0)], "validated_mae": 1.5}],
                                "now")
-    assert 'href="../runs/r/report.html"' in page and "data:image/png;base64," in page and "1 not ok" in page
+    assert 'href="../runs/r/report.html"' in page and "1 not ok" in page
+    (trend,) = _svgs(page)
+    assert len(trend.find("polyline").get("points").split()) == 2 and trend.find("line").get("stroke-dasharray")
+
+
+def _svgs(html: str) -> list:
+    import re
+    from xml.etree import ElementTree
+
+    return [ElementTree.fromstring(m) for m in re.findall(r"<svg.*?</svg>", html, flags=re.S)]
+
+
+def test_plots_draw_the_data_they_are_given():
+    from sensor_pipelines.core.monitoring_report import histogram_svg, trend_svg
+
+    hist = {"edges": [0.0, 1.0, 2.0, 3.0], "reference": [1, 8, 1], "target": [0, 0, 10]}
+    plot = _svgs(histogram_svg("load_kw", hist))[0]
+    ys = lambda el: [float(p.split(",")[1]) for p in el.get("points").split()]  # noqa: E731 (smaller y: higher)
+    reference, target = ys(plot.find("polygon")), ys(plot.find("polyline"))
+    assert reference.index(min(reference)) in (3, 4) and target.index(min(target)) in (5, 6)  # the tallest bins
+    assert min(target) < min(reference)  # the target's one bin holds all of it: taller than 80 %
+    assert "load_kw" in "".join(plot.itertext()) and histogram_svg("x", {}) == ""
+    trend = _svgs(trend_svg([("2025-12-01", 1.0), ("2025-12-02", 3.0), ("2025-12-03", 2.0)], 2.5, title="MAE"))[0]
+    line = ys(trend.find("polyline"))
+    assert line[1] < line[2] < line[0] and len(trend.findall("circle")) == 3
+    assert {"2025-12-01", "2025-12-03", "MAE"} <= set(trend.itertext()) and trend_svg([], 1.0) == ""
 
 
 # -- Azure ML: one JobSchedule per circuit, registered components only ---------------------------------
@@ -252,7 +281,8 @@ def test_azure_monitors_are_job_schedules_of_registered_components(tmp_path):
     assert body["trigger"]["expression"] == "0 7 * * *"
     job = body["action"]["jobDefinition"]
     assert {n: j["componentId"] for n, j in job["jobs"].items()} == {
-        "drift": "azureml:detect_drift:1.0.1", "metrics": "azureml:calculate_metrics:1.0.1"}
+        "drift": f"azureml:detect_drift:{VERSION['detect_drift']}",
+        "metrics": f"azureml:calculate_metrics:{VERSION['calculate_metrics']}"}
     assert job["inputs"]["reference_data"]["uri"] == "azureml:PLANT1_CIRC1:2025-12-09"
     assert job["inputs"]["production_data"]["uri"] == "azureml:PLANT1_CIRC1@latest"
     assert job["inputs"]["model"]["uri"] == "azureml://registries/reg/models/PLANT1_CIRC1_model/versions/3"
@@ -293,3 +323,33 @@ def test_a_cron_that_could_reach_a_shell_is_refused(project, capsys, verb, cron)
                  "env.backend=local"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "is not a 5-field cron expression" in err, err
+
+
+def test_the_scored_window_joins_every_scoring_run_and_names_the_one_it_cannot_read(readings, config, tmp_path):
+    from sensor_pipelines.backends.base import Endpoint
+    from sensor_pipelines.core.errors import UserError
+    from sensor_pipelines.monitoring.monitor import scored_window
+
+    days = [readings[(readings["timestamp"] >= f"2026-01-0{d}") & (readings["timestamp"] < f"2026-01-0{d + 2}")]
+            for d in (1, 2, 3)]  # two days each: overlapping runs, as daily scoring's histories overlap
+    scores = []
+    for i, day in enumerate(days):
+        folder = tmp_path / f"run{i}"
+        folder.mkdir()
+        day.to_parquet(folder / "input.parquet", index=False)
+        day.assign(forecast=1.0)[["timestamp", "forecast"]].to_parquet(folder / "forecasts.parquet", index=False)
+        scores.append({"run_id": f"run{i}", "status": "completed", "input": str(folder / "input.parquet"),
+                       "forecasts": str(folder / "forecasts.parquet")})
+    (tmp_path / "run3").mkdir()  # a run whose input is a folder of CSV files: read on its own
+    days[2].tail(3).to_csv(tmp_path / "run3/a.csv", index=False)
+    scores.append({"run_id": "run3", "status": "completed", "input": str(tmp_path / "run3")})
+    endpoint = Endpoint("be-plant1-circ1-prod", "prod", "PLANT1_CIRC1", scores=scores)
+
+    production, forecasts, last = scored_window(config, endpoint, tmp_path / "window")
+    joined = pd.read_parquet(production / "production.parquet")
+    assert len(joined) == 4 * 24 and joined["timestamp"].is_unique and joined["timestamp"].is_monotonic_increasing
+    assert last == "2026-01-04" and len(pd.read_parquet(forecasts / "forecasts.parquet")) == 3 * 2 * 24
+
+    (tmp_path / "run1/input.parquet").write_bytes(b"not parquet")
+    with pytest.raises(UserError, match=r"scored input of run run1 cannot be read .*run1/input.parquet"):
+        scored_window(config, endpoint, tmp_path / "window2")

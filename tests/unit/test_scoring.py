@@ -114,3 +114,19 @@ def test_a_window_with_a_gap_gets_nan_forecasts_and_the_others_are_untouched():
     gap = np.isnan(forecast).all(axis=1)
     assert gap.sum() == 12 and gap[50 - 11] and gap[61 - 11] and not gap[62 - 11]
     np.testing.assert_allclose(forecast[~gap], clean[~gap])
+
+
+def test_data_files_are_read_as_one_frame_whatever_their_format(tmp_path):
+    from sensor_pipelines.core.scoring import read_data_files, read_scoring_data
+
+    first = pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=3, freq="h"), "load_kw": [1.0, 2.0, 3.0]})
+    second = first.assign(timestamp=first["timestamp"] + pd.Timedelta(hours=3), voltage_v=230.0)
+    first.to_parquet(tmp_path / "a.parquet", index=False)
+    second.to_parquet(tmp_path / "b.parquet", index=False)
+    second.assign(load_kw=9.0).to_csv(tmp_path / "c.csv", index=False)
+    joined = read_data_files([tmp_path / "a.parquet", tmp_path / "b.parquet"])
+    assert joined["load_kw"].tolist() == [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]
+    assert joined["voltage_v"].isna().tolist() == [True] * 3 + [False] * 3  # missing in a.parquet: null there
+    assert joined["timestamp"].dtype.kind == "M"
+    folder = read_scoring_data(tmp_path)  # a folder: its parquet files, then its CSV files
+    assert len(folder) == 9 and folder["load_kw"].tolist()[-3:] == [9.0] * 3

@@ -42,6 +42,8 @@ from sensor_pipelines.core.forecasting.features import (
 KERAS_ARTIFACT = "keras_model"
 SPEC_ARTIFACT = "feature_spec"
 EVALUATED_ARTIFACT = "evaluated_keras_model"  # with refit: the member the test metrics describe
+TEST_FORECASTS_ARTIFACT = "test_forecasts"  # the served model's forecasts on its test windows (monitoring's reference)
+TEST_FORECASTS_FILE = "served_test_forecasts.parquet"
 REQUIREMENTS = ("mlflow", "keras", "tensorflow-cpu", "tensorflow", "pandas", "numpy", "cloudpickle")
 
 
@@ -136,9 +138,11 @@ def _pip_requirements() -> list[str]:
 
 
 def save_forecaster(path: str | Path, keras_file: str | Path, spec: FeatureSpec,
-                    evaluated_keras_file: str | Path | None = None) -> Path:
+                    evaluated_keras_file: str | Path | None = None,
+                    test_forecasts: pd.DataFrame | None = None) -> Path:
     """Save the MLflow pyfunc model to ``path`` (absent or an empty folder); ``evaluated_keras_file``: the model
-    the test metrics describe, when it is not the served one (refit)."""
+    the test metrics describe, when it is not the served one (refit); ``test_forecasts``: the served model's
+    ``[origin, timestamp, forecast]`` on its test windows, kept with it (see :func:`saved_test_forecasts`)."""
     import mlflow.pyfunc
     from mlflow.models import ModelSignature
     from mlflow.types import ParamSchema, ParamSpec
@@ -151,12 +155,22 @@ def save_forecaster(path: str | Path, keras_file: str | Path, spec: FeatureSpec,
         warnings.filterwarnings("ignore", message=".*input example was not provided")
         spec_file = Path(tmp) / "feature_spec.json"
         spec_file.write_text(json.dumps(spec.to_dict(), indent=2, sort_keys=True))
+        extra = {EVALUATED_ARTIFACT: str(evaluated_keras_file)} if evaluated_keras_file else {}
+        if test_forecasts is not None:
+            extra[TEST_FORECASTS_ARTIFACT] = str(Path(tmp) / TEST_FORECASTS_FILE)
+            test_forecasts[["origin", "timestamp", "forecast"]].to_parquet(extra[TEST_FORECASTS_ARTIFACT], index=False)
         mlflow.pyfunc.save_model(
             path=str(path),
             python_model=_forecaster_class()(),
-            artifacts={KERAS_ARTIFACT: str(keras_file), SPEC_ARTIFACT: str(spec_file),
-                       **({EVALUATED_ARTIFACT: str(evaluated_keras_file)} if evaluated_keras_file else {})},
+            artifacts={KERAS_ARTIFACT: str(keras_file), SPEC_ARTIFACT: str(spec_file), **extra},
             signature=signature,
             pip_requirements=_pip_requirements(),
         )
     return path
+
+
+def saved_test_forecasts(model_dir: str | Path) -> pd.DataFrame | None:
+    """The served model's test forecasts saved with it (``[origin, timestamp, forecast]``), read without loading
+    the model; None for a model saved before they were kept."""
+    path = Path(model_dir) / "artifacts" / TEST_FORECASTS_FILE
+    return pd.read_parquet(path) if path.is_file() else None

@@ -132,15 +132,18 @@ def train_circuit_model(config: CircuitRunConfig, frame: pd.DataFrame, model_dir
     report.update(n_train_windows=int(len(data.train)), epochs_run=fit.epochs_run, best_epoch=fit.best_epoch,
                   train_seconds=round(fit.seconds, 3))
 
-    served, evaluated = artifacts_dir / BEST_CHECKPOINT, None
+    served, evaluated, served_forecasts = artifacts_dir / BEST_CHECKPOINT, None, predicted
     report.update(evaluated_model="the fit on the train split, early-stopped on the validation split",
                   served_model="the same model")
     if config.model.refit:
-        served, evaluated, refit_seconds = _refit(config, data, fit, artifacts_dir)
+        served_model, refit_seconds = _refit(config, data, fit)
+        served, evaluated = artifacts_dir / SERVED_MODEL, artifacts_dir / BEST_CHECKPOINT
+        served_model.save(str(served))
+        served_forecasts = forecast_history(served_model, spec, history, data.values.index[data.test])
         report.update(served_model=f"the mean of that model and a refit on every window up to the cutoff "
                                    f"({fit.best_epoch} epochs)", refit_seconds=round(refit_seconds, 3),
                       train_seconds=round(fit.seconds + refit_seconds, 3))
-    save_forecaster(model_dir, served, spec, evaluated_keras_file=evaluated)
+    save_forecaster(model_dir, served, spec, evaluated_keras_file=evaluated, test_forecasts=served_forecasts)
     write_test_forecasts(metrics_dir, model_dir, data.values.index[data.test], forecast)
     write_json_atomic(metrics_dir / "metrics.json", report)
     plot_training_curve(fit.history, artifacts_dir / "training_curve.png", fit.best_epoch)
@@ -155,19 +158,17 @@ def train_circuit_model(config: CircuitRunConfig, frame: pd.DataFrame, model_dir
     return report
 
 
-def _refit(config: CircuitRunConfig, data: TrainingData, fit: Any, artifacts_dir: Path) -> tuple[Path, Path, float]:
-    """Fit again on every complete window up to the cutoff for the best epoch count; save the mean of both
-    models (served) next to the early-stopped one (evaluated); (served file, evaluated file, seconds)."""
+def _refit(config: CircuitRunConfig, data: TrainingData, fit: Any) -> tuple[Any, float]:
+    """Fit again on every complete window up to the cutoff for the best epoch count; (the mean of both models,
+    the one served, seconds of the refit)."""
     from sensor_pipelines.core.forecasting.model import average_models, refit_model
 
     spec, m = data.spec, config.model
     every = complete_origins(data.values, spec, 0, len(data.values) - spec.horizon, stride=m.train_stride)
     refit, seconds = refit_model(spec, m, make_windows(data.values, spec, every), fit.best_epoch)
-    served = artifacts_dir / SERVED_MODEL
-    average_models(spec, [fit.model, refit]).save(str(served))
     log.info("%s: refit on %d windows for %d epochs in %.1f s; the registered model is the mean of both",
              config.circuit.name, len(every), fit.best_epoch, seconds)
-    return served, artifacts_dir / BEST_CHECKPOINT, seconds
+    return average_models(spec, [fit.model, refit]), seconds
 
 
 def write_test_forecasts(metrics_dir: Path, model_dir: Path, origins: pd.DatetimeIndex, forecast: np.ndarray) -> None:
