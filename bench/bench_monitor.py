@@ -5,7 +5,9 @@ seeds); one smoke model trained, promoted and deployed to prod for PLANT1_CIRC1 
 the same model files promoted as ``<circuit>_model`` for the others (tagged with each circuit's own
 training data asset) and deployed to their prod endpoints through the backend's own calls; then
 for each circuit 30 daily scoring records whose inputs are its own readings after the cutoff
-(faults left out) and whose forecasts the model made from each day's last hour.
+(faults left out) and whose forecasts the model made from each day's last hour. (The reference forecasts saved with that model
+are PLANT1_CIRC1's, so most other circuits show prediction drift here: the alerts say nothing, the
+work per circuit is the same.)
 
 Timed: the ``monitor`` verb (what ``make monitor ENV=prod BACKEND=local`` runs) with
 MAX_PARALLEL=2, twice: the first run also registers each circuit's reference data asset in the
