@@ -1,7 +1,5 @@
 """python -m sensor_pipelines"""
 
-import sys
+from sensor_pipelines.cli import run
 
-from sensor_pipelines.cli import main
-
-sys.exit(main())
+run()

@@ -245,3 +245,18 @@ for step in (sensor_pipelines.fleet.warm_up.import_the_catalog,  # the steps the
                   if "@command_component" in p.read_text()}
     assert set(found) == components and len(components) >= 7
     assert all(value == "True" for value in found.values()), found
+
+
+def test_the_command_exits_with_the_verbs_code_after_the_exit_handlers_and_skips_the_last_collection():
+    import subprocess
+
+    script = """
+import atexit, gc, sys
+from sensor_pipelines import cli
+atexit.register(lambda: print("handler ran", gc.get_freeze_count() > 0, flush=True))
+sys.argv = ["sensor-pipelines", "train", "--circuit", "not a circuit"]
+cli.run()
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Invalid circuit name" in out.stderr, out.stderr[-2000:]
+    assert out.stdout.strip() == "handler ran True"
