@@ -14,7 +14,7 @@ temporary git repository, then measures:
 
     python bench/bench_fleet.py [--circuits 200] [--train-circuits 20] [--max-parallel 2] [--model lstm] [--json PATH]
 
-The 200-circuit run (``--train-circuits 200``, over an hour on 2 cores) is the long optional one.
+The 200-circuit run (``--train-circuits 200``, about 55 minutes on 2 cores) is the long optional one.
 """
 
 from __future__ import annotations
