@@ -21,13 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 from common import CLI, REPO, finish, timed
 
+LOG_STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]\[execute\]")  # mldesigner's log lines
 GOAL_RATIO = 1.3  # make train wall time / Keras fit seconds
 GOAL_EVAL_REGISTER = 5.0
 GOAL_REUSED = 3.0
@@ -37,12 +40,13 @@ GOAL_FIT = 60.0  # the default model's fit on two years of hourly data (issue 13
 
 def train(project: Path, circuit: str, overrides: list[str], env: dict[str, str] | None = None,
           force: bool = False) -> tuple[float, dict]:
-    """Run the train verb; (wall seconds, its run.json)."""
+    """Run the train verb; (wall seconds, its run.json with ``"began"``: the wall clock when it started)."""
     argv = [*CLI, "train", "--circuit", circuit, "--config-dir", str(project / "conf"),
             *(["--force"] if force else []), *overrides]
     previous = dict(os.environ)
     os.environ.update(env or {})
     try:
+        began = datetime.now()
         seconds, proc = timed(argv, project)
     finally:
         os.environ.clear()
@@ -51,7 +55,20 @@ def train(project: Path, circuit: str, overrides: list[str], env: dict[str, str]
         raise SystemExit(f"train failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     line = next(x for x in proc.stdout.splitlines() if x.strip().startswith("run folder:"))
     record = json.loads((Path(line.split(":", 1)[1].strip()) / "run.json").read_text())
-    return seconds, record
+    return seconds, {**record, "began": began}
+
+
+def node_timeline(record: dict, node: str) -> tuple[float, float] | None:
+    """Seconds from the command's start to the node's process starting (its first mldesigner log line: the
+    node worker was ready) and to its component code starting ("User Logs"); None without those lines."""
+    stamps = []
+    for line in Path(next(n for n in record["nodes"] if n["name"] == node)["log"]).read_text().splitlines():
+        found = LOG_STAMP.match(line)
+        if found and (not stamps or "User Logs" in line):
+            stamps.append(datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S,%f"))
+        if len(stamps) == 2:
+            return tuple((t - record["began"]).total_seconds() for t in stamps)
+    return None
 
 
 def node_seconds(record: dict) -> dict[str, float]:
@@ -96,6 +113,10 @@ def main() -> int:
             ("  before the first node (CLI, data check, worker start)",
              f"{wall - record['seconds']:.1f} s", "", None),
             ("  train node (fit included)", f"{nodes.get('train', 0.0):.1f} s", "", None),
+            *([("  the train node's process starts (the node worker is ready)", f"{timeline[0]:.1f} s after the command",
+                "", None),
+               ("  its component code starts (mldesigner loaded the component)", f"{timeline[1]:.1f} s after", "", None)]
+              if (timeline := node_timeline(record, "train")) else []),
             ("  evaluate + register nodes", f"{after:.1f} s", f"<= {GOAL_EVAL_REGISTER:.0f} s",
              after <= GOAL_EVAL_REGISTER),
             ("make train again, all reused (wall)", f"{reused:.1f} s", f"<= {GOAL_REUSED:.0f} s",
