@@ -24,7 +24,8 @@ def _num(value: float) -> str:
 
 
 def _svg(width: int, height: int, title: str, body: str) -> str:
-    head = f'<text x="{width / 2:.0f}" y="12" text-anchor="middle" font-weight="bold">{escape(title)}</text>' if title else ""
+    head = (f'<text x="{width / 2:.0f}" y="12" text-anchor="middle" font-weight="bold">{escape(title)}</text>'
+            if title else "")
     return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
             f'aria-label="{escape(title or "plot")}">{head}{body}</svg>')
 

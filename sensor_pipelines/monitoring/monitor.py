@@ -77,18 +77,12 @@ def scored_window(config: RunConfig, endpoint: Endpoint, folder: Path) -> tuple[
     """Gather what the endpoint scored (inputs, forecasts) into ``folder``; returns the folders and the last day."""
     import pandas as pd
 
-    from sensor_pipelines.core.scoring import read_data_files
-
     scores = [s for s in endpoint.scores if s.get("status") == "completed" and s.get("input")]
     if not scores:
         raise UserError(f"endpoint {endpoint.name} has scored nothing yet: run `make score-daily` (or `make score "
                         f"CIRCUIT={endpoint.circuit}`) first")
     ts = config.circuit.data.timestamp_column
-    try:  # one file per scoring run (score-daily's): read them in one go
-        production = read_data_files([s["input"] for s in scores])
-    except (OSError, UserError, ValueError, TypeError):  # a run's input is a folder, or unreadable: which one
-        production = pd.concat([_scored_input(s) for s in scores], ignore_index=True)
-    forecasts = [s["forecasts"] for s in scores if s.get("forecasts") and Path(s["forecasts"]).is_file()]
+    production = _read_runs(scores, "input")
     if ts in production.columns:
         production[ts] = pd.to_datetime(production[ts], errors="coerce")
         production = production.dropna(subset=[ts]).drop_duplicates(ts, keep="last").sort_values(ts)
@@ -96,21 +90,34 @@ def scored_window(config: RunConfig, endpoint: Endpoint, folder: Path) -> tuple[
     (folder / "production").mkdir(parents=True, exist_ok=True)
     production.to_parquet(folder / "production" / "production.parquet", index=False)
     forecasts_dir = None
-    if forecasts:
+    with_forecasts = [s for s in scores if s.get("forecasts") and Path(s["forecasts"]).is_file()]
+    if with_forecasts:
         forecasts_dir = folder / "forecasts"
         forecasts_dir.mkdir(parents=True, exist_ok=True)
-        read_data_files(forecasts).to_parquet(forecasts_dir / "forecasts.parquet", index=False)
+        _read_runs(with_forecasts, "forecasts").to_parquet(forecasts_dir / "forecasts.parquet", index=False)
     return folder / "production", forecasts_dir, last
 
 
-def _scored_input(score: dict[str, Any]) -> "pd.DataFrame":
-    from sensor_pipelines.core.scoring import read_scoring_data
+def _read_runs(scores: list[dict[str, Any]], key: str) -> Any:
+    """The ``key`` files ("input", "forecasts") of these scoring runs as one frame: in one go (score-daily writes
+    one parquet file per run), else run by run, so that an error names the run it cannot read."""
+    import pandas as pd
 
+    from sensor_pipelines.core.scoring import read_data_files, read_scoring_data
+
+    unreadable = (OSError, UserError, ValueError, TypeError)  # pyarrow's errors derive from these
     try:
-        return read_scoring_data(score["input"])
-    except (OSError, UserError, ValueError) as exc:
-        raise UserError(f"scored input of run {score.get('run_id')} cannot be read ({type(exc).__name__}): "
-                        f"{score['input']}") from None
+        return read_data_files([s[key] for s in scores])
+    except unreadable:  # a folder or a CSV among them, or a damaged file
+        pass
+    frames = []
+    for score in scores:
+        try:
+            frames.append(read_scoring_data(score[key]))
+        except unreadable as exc:
+            raise UserError(f"scored {key} of run {score.get('run_id')} cannot be read ({type(exc).__name__}): "
+                            f"{score[key]}") from None
+    return pd.concat(frames, ignore_index=True)
 
 
 def monitoring_job(config: RunConfig, folder: Path, *, model_uri: str, reference: Any, production: Any,

@@ -215,11 +215,11 @@ def test_monitoring_reads_the_saved_test_forecasts_and_recomputes_them_for_an_ol
 
     import mlflow.pyfunc
 
-    from sensor_pipelines.core.forecasting.pyfunc import TEST_FORECASTS_FILE
+    from sensor_pipelines.core.forecasting.pyfunc import SERVED_FORECASTS_FILE
     from sensor_pipelines.core.monitoring_checks import reference_forecasts
 
     older = shutil.copytree(trained["root"] / "model", tmp_path / "older")
-    (older / "artifacts" / TEST_FORECASTS_FILE).unlink()
+    (older / "artifacts" / SERVED_FORECASTS_FILE).unlink()
     load_model = mlflow.pyfunc.load_model
     monkeypatch.setattr(mlflow.pyfunc, "load_model", lambda *a, **k: pytest.fail("loaded the model"))
     saved = reference_forecasts(trained["root"] / "model", trained["config"], trained["frame"])

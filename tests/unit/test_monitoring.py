@@ -350,6 +350,9 @@ def test_the_scored_window_joins_every_scoring_run_and_names_the_one_it_cannot_r
     assert len(joined) == 4 * 24 and joined["timestamp"].is_unique and joined["timestamp"].is_monotonic_increasing
     assert last == "2026-01-04" and len(pd.read_parquet(forecasts / "forecasts.parquet")) == 3 * 2 * 24
 
+    (tmp_path / "run2/forecasts.parquet").write_bytes(b"not parquet")
+    with pytest.raises(UserError, match=r"scored forecasts of run run2 cannot be read .*run2/forecasts.parquet"):
+        scored_window(config, endpoint, tmp_path / "window2")
     (tmp_path / "run1/input.parquet").write_bytes(b"not parquet")
     with pytest.raises(UserError, match=r"scored input of run run1 cannot be read .*run1/input.parquet"):
-        scored_window(config, endpoint, tmp_path / "window2")
+        scored_window(config, endpoint, tmp_path / "window3")

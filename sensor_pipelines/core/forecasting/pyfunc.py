@@ -42,8 +42,10 @@ from sensor_pipelines.core.forecasting.features import (
 KERAS_ARTIFACT = "keras_model"
 SPEC_ARTIFACT = "feature_spec"
 EVALUATED_ARTIFACT = "evaluated_keras_model"  # with refit: the member the test metrics describe
-TEST_FORECASTS_ARTIFACT = "test_forecasts"  # the served model's forecasts on its test windows (monitoring's reference)
-TEST_FORECASTS_FILE = "served_test_forecasts.parquet"
+# the served model's forecasts on its test windows: monitoring's reference (not training's
+# metrics/test_forecasts.json, the evaluated member's, handed to evaluate)
+SERVED_FORECASTS_ARTIFACT = "served_test_forecasts"
+SERVED_FORECASTS_FILE = "served_test_forecasts.parquet"
 REQUIREMENTS = ("mlflow", "keras", "tensorflow-cpu", "tensorflow", "pandas", "numpy", "cloudpickle")
 
 
@@ -157,8 +159,9 @@ def save_forecaster(path: str | Path, keras_file: str | Path, spec: FeatureSpec,
         spec_file.write_text(json.dumps(spec.to_dict(), indent=2, sort_keys=True))
         extra = {EVALUATED_ARTIFACT: str(evaluated_keras_file)} if evaluated_keras_file else {}
         if test_forecasts is not None:
-            extra[TEST_FORECASTS_ARTIFACT] = str(Path(tmp) / TEST_FORECASTS_FILE)
-            test_forecasts[["origin", "timestamp", "forecast"]].to_parquet(extra[TEST_FORECASTS_ARTIFACT], index=False)
+            extra[SERVED_FORECASTS_ARTIFACT] = str(Path(tmp) / SERVED_FORECASTS_FILE)
+            test_forecasts[["origin", "timestamp", "forecast"]].to_parquet(Path(tmp) / SERVED_FORECASTS_FILE,
+                                                                           index=False)
         mlflow.pyfunc.save_model(
             path=str(path),
             python_model=_forecaster_class()(),
@@ -172,5 +175,5 @@ def save_forecaster(path: str | Path, keras_file: str | Path, spec: FeatureSpec,
 def saved_test_forecasts(model_dir: str | Path) -> pd.DataFrame | None:
     """The served model's test forecasts saved with it (``[origin, timestamp, forecast]``), read without loading
     the model; None for a model saved before they were kept."""
-    path = Path(model_dir) / "artifacts" / TEST_FORECASTS_FILE
+    path = Path(model_dir) / "artifacts" / SERVED_FORECASTS_FILE
     return pd.read_parquet(path) if path.is_file() else None

@@ -159,8 +159,8 @@ def train_circuit_model(config: CircuitRunConfig, frame: pd.DataFrame, model_dir
 
 
 def _refit(config: CircuitRunConfig, data: TrainingData, fit: Any) -> tuple[Any, float]:
-    """Fit again on every complete window up to the cutoff for the best epoch count; (the mean of both models,
-    the one served, seconds of the refit)."""
+    """Fit again on every complete window up to the cutoff for the best epoch count; returns the model served
+    (the mean of the early-stopped and the refit model) and the refit's seconds."""
     from sensor_pipelines.core.forecasting.model import average_models, refit_model
 
     spec, m = data.spec, config.model
